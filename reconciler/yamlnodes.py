@@ -1,0 +1,131 @@
+"""Safe YAML parsing that keeps the line of every value and refuses hostile documents.
+
+PyYAML's safe composer builds a node graph in which an alias is a second reference to the
+same node, so composing an alias bomb is cheap; the expansion happens only when the graph is
+turned into Python objects. This module does that conversion itself: it counts every node
+it expands and stops as soon as the expansion is out of proportion to the document, before
+memory grows. It also records the line of each field path (octoDNS does the same), accepts
+only the plain YAML scalar, mapping and sequence tags, and refuses duplicate keys.
+Called by ``manifests``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+
+Path = tuple[str | int, ...]
+
+_SCALAR_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")
+)
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+# An alias may repeat a node, but expanding a document to many times its own size is an attack.
+_EXPANSION_FLOOR = 2_000
+_EXPANSION_RATIO = 20
+MAX_DEPTH = 32
+
+
+class YamlProblem(Exception):
+    """A document cannot be turned into data; carries the 1-based line."""
+
+    def __init__(self, line: int, message: str) -> None:
+        self.line = line
+        self.message = message
+        super().__init__(f"line {line}: {message}")
+
+
+@dataclass
+class Document:
+    """One parsed YAML document: its data and the line of each field path."""
+
+    data: Any
+    line: int
+    lines: dict[Path, int] = field(default_factory=dict)
+
+    def line_of(self, path: Path) -> int:
+        """The line of the deepest known prefix of ``path`` (a missing field points at its parent)."""
+        for end in range(len(path), 0, -1):
+            found = self.lines.get(path[:end])
+            if found is not None:
+                return found
+        return self.line
+
+
+def load_documents(text: str) -> Iterator[Document]:
+    """Yield every non-empty document of ``text``; raise YamlProblem at the first bad one."""
+    try:
+        for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
+            if node is None:
+                continue
+            converter = _Converter()
+            data = converter.convert(node, (), 0)
+            if data is None:
+                continue
+            yield Document(data=data, line=node.start_mark.line + 1, lines=converter.lines)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise YamlProblem(line, f"malformed YAML: {e.problem or e.context}") from e
+    except yaml.YAMLError as e:
+        raise YamlProblem(1, f"malformed YAML: {e}") from e
+    except RecursionError as e:
+        raise YamlProblem(1, "document nested too deeply") from e
+
+
+class _Converter:
+    def __init__(self) -> None:
+        self.lines: dict[Path, int] = {}
+        self._constructor = SafeConstructor()
+        self._expanded = 0
+        self._distinct: set[int] = set()
+
+    def convert(self, node: yaml.Node, path: Path, depth: int) -> Any:
+        self._count(node)
+        line = node.start_mark.line + 1
+        if depth > MAX_DEPTH:
+            raise YamlProblem(line, f"document nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            return self._sequence(node, path, depth)
+        if node.tag not in _SCALAR_TAGS:
+            raise YamlProblem(line, f"YAML tag {node.tag!r} is not allowed in a manifest")
+        return self._constructor.construct_object(node, deep=True)
+
+    def _count(self, node: yaml.Node) -> None:
+        self._expanded += 1
+        self._distinct.add(id(node))
+        too_many = self._expanded > max(_EXPANSION_FLOOR, _EXPANSION_RATIO * len(self._distinct))
+        if too_many:
+            line = node.start_mark.line + 1
+            raise YamlProblem(line, "YAML aliases expand out of proportion (alias bomb); refused")
+
+    def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[Any, Any]:
+        if node.tag != _MAP_TAG:
+            raise YamlProblem(node.start_mark.line + 1, f"YAML tag {node.tag!r} is not allowed")
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.convert(key_node, path, depth + 1)
+            key_line = key_node.start_mark.line + 1
+            if isinstance(key, dict | list):
+                raise YamlProblem(key_line, "a mapping key must be a plain value")
+            if key in result:
+                raise YamlProblem(key_line, f"duplicate key {key!r}")
+            self.lines[(*path, key)] = key_line
+            result[key] = self.convert(value_node, (*path, key), depth + 1)
+        return result
+
+    def _sequence(self, node: yaml.SequenceNode, path: Path, depth: int) -> list[Any]:
+        if node.tag != _SEQ_TAG:
+            raise YamlProblem(node.start_mark.line + 1, f"YAML tag {node.tag!r} is not allowed")
+        items = []
+        for index, item in enumerate(node.value):
+            self.lines[(*path, index)] = item.start_mark.line + 1
+            items.append(self.convert(item, (*path, index), depth + 1))
+        return items
