@@ -107,7 +107,9 @@ class Spec(_Frozen):
     @field_validator("roleArn")
     @classmethod
     def _role_arn(cls, value: str | None) -> str | None:
-        return None if value is None else _check(value, ROLE_ARN_PATTERN, ROLE_ARN_MAX, 0, "roleArn")
+        return (
+            None if value is None else _check(value, ROLE_ARN_PATTERN, ROLE_ARN_MAX, 0, "roleArn")
+        )
 
     @field_validator("modelKmsKeyArn")
     @classmethod

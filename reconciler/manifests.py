@@ -21,7 +21,7 @@ from reconciler.desired import (
     DesiredState,
 )
 from reconciler.errors import ManifestError, Problem, SourceError
-from reconciler.yamlnodes import Document, YamlProblem, load_documents
+from reconciler.yamlnodes import Document, YamlError, load_documents
 
 MAX_FILE_BYTES = 1024 * 1024
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -30,13 +30,16 @@ RECONCILER_TAG_COUNT = 2
 
 
 def load(paths: Sequence[str]) -> DesiredState:
-    """Read and validate every manifest under ``paths``; raise ManifestError listing all problems."""
+    """Read and validate every manifest under ``paths``; ManifestError lists every problem."""
     files = find_files(paths)
     declared: list[DeclaredModel] = []
     problems: list[Problem] = []
     for file in files:
         for item in _load_file(file):
-            (problems if isinstance(item, Problem) else declared).append(item)
+            if isinstance(item, Problem):
+                problems.append(item)
+            else:
+                declared.append(item)
     problems.extend(_duplicate_names(declared))
     if problems:
         raise ManifestError(problems)
@@ -80,13 +83,13 @@ def _load_file(file: Path) -> Iterator[DeclaredModel | Problem]:
     name = str(file)
     try:
         text = _read_text(file)
-    except YamlProblem as e:
+    except YamlError as e:
         yield Problem(name, e.line, "", e.message)
         return
     try:
         for document in load_documents(text):
             yield from _validate(document, name)
-    except YamlProblem as e:
+    except YamlError as e:
         yield Problem(name, e.line, "", e.message)
 
 
@@ -94,17 +97,17 @@ def _read_text(file: Path) -> str:
     try:
         with file.open("rb") as handle:
             if os.fstat(handle.fileno()).st_size > MAX_FILE_BYTES:
-                raise YamlProblem(1, f"file is larger than {MAX_FILE_BYTES // 1024} KiB; refused")
+                raise YamlError(1, f"file is larger than {MAX_FILE_BYTES // 1024} KiB; refused")
             raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as e:
-        raise YamlProblem(1, f"cannot be read: {e.strerror}") from e
+        raise YamlError(1, f"cannot be read: {e.strerror}") from e
     if len(raw) > MAX_FILE_BYTES:
-        raise YamlProblem(1, f"file is larger than {MAX_FILE_BYTES // 1024} KiB; refused")
+        raise YamlError(1, f"file is larger than {MAX_FILE_BYTES // 1024} KiB; refused")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
-        raise YamlProblem(line, "file is not valid UTF-8") from e
+        raise YamlError(line, "file is not valid UTF-8") from e
 
 
 def _validate(document: Document, file: str) -> Iterator[DeclaredModel | Problem]:

@@ -163,7 +163,9 @@ def _retag_or_noop(model: DeclaredModel, found: ObservedModel, scope: str) -> Ac
     )
     if to_set or to_remove:
         reason = _tag_reason(to_set, to_remove)
-        return Action(ActionKind.UPDATE_TAGS, model.name, reason, found.arn, model, to_set, to_remove)
+        return Action(
+            ActionKind.UPDATE_TAGS, model.name, reason, found.arn, model, to_set, to_remove
+        )
     reason = "import in progress" if found.status == STATUS_CREATING else "in sync"
     return Action(ActionKind.NOOP, model.name, reason, found.arn, model)
 

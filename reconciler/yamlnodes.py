@@ -31,7 +31,7 @@ _EXPANSION_RATIO = 20
 MAX_DEPTH = 32
 
 
-class YamlProblem(Exception):
+class YamlError(Exception):
     """A document cannot be turned into data; carries the 1-based line."""
 
     def __init__(self, line: int, message: str) -> None:
@@ -49,7 +49,7 @@ class Document:
     lines: dict[Path, int] = field(default_factory=dict)
 
     def line_of(self, path: Path) -> int:
-        """The line of the deepest known prefix of ``path`` (a missing field points at its parent)."""
+        """The line of the deepest known prefix of ``path`` (a missing field: its parent)."""
         for end in range(len(path), 0, -1):
             found = self.lines.get(path[:end])
             if found is not None:
@@ -58,7 +58,7 @@ class Document:
 
 
 def load_documents(text: str) -> Iterator[Document]:
-    """Yield every non-empty document of ``text``; raise YamlProblem at the first bad one."""
+    """Yield every non-empty document of ``text``; raise YamlError at the first bad one."""
     try:
         for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
             if node is None:
@@ -71,11 +71,11 @@ def load_documents(text: str) -> Iterator[Document]:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else 1
-        raise YamlProblem(line, f"malformed YAML: {e.problem or e.context}") from e
+        raise YamlError(line, f"malformed YAML: {e.problem or e.context}") from e
     except yaml.YAMLError as e:
-        raise YamlProblem(1, f"malformed YAML: {e}") from e
+        raise YamlError(1, f"malformed YAML: {e}") from e
     except RecursionError as e:
-        raise YamlProblem(1, "document nested too deeply") from e
+        raise YamlError(1, "document nested too deeply") from e
 
 
 class _Converter:
@@ -89,13 +89,13 @@ class _Converter:
         self._count(node)
         line = node.start_mark.line + 1
         if depth > MAX_DEPTH:
-            raise YamlProblem(line, f"document nested deeper than {MAX_DEPTH} levels")
+            raise YamlError(line, f"document nested deeper than {MAX_DEPTH} levels")
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
             return self._sequence(node, path, depth)
         if node.tag not in _SCALAR_TAGS:
-            raise YamlProblem(line, f"YAML tag {node.tag!r} is not allowed in a manifest")
+            raise YamlError(line, f"YAML tag {node.tag!r} is not allowed in a manifest")
         return self._constructor.construct_object(node, deep=True)
 
     def _count(self, node: yaml.Node) -> None:
@@ -104,26 +104,26 @@ class _Converter:
         too_many = self._expanded > max(_EXPANSION_FLOOR, _EXPANSION_RATIO * len(self._distinct))
         if too_many:
             line = node.start_mark.line + 1
-            raise YamlProblem(line, "YAML aliases expand out of proportion (alias bomb); refused")
+            raise YamlError(line, "YAML aliases expand out of proportion (alias bomb); refused")
 
     def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[Any, Any]:
         if node.tag != _MAP_TAG:
-            raise YamlProblem(node.start_mark.line + 1, f"YAML tag {node.tag!r} is not allowed")
+            raise YamlError(node.start_mark.line + 1, f"YAML tag {node.tag!r} is not allowed")
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = self.convert(key_node, path, depth + 1)
             key_line = key_node.start_mark.line + 1
             if isinstance(key, dict | list):
-                raise YamlProblem(key_line, "a mapping key must be a plain value")
+                raise YamlError(key_line, "a mapping key must be a plain value")
             if key in result:
-                raise YamlProblem(key_line, f"duplicate key {key!r}")
+                raise YamlError(key_line, f"duplicate key {key!r}")
             self.lines[(*path, key)] = key_line
             result[key] = self.convert(value_node, (*path, key), depth + 1)
         return result
 
     def _sequence(self, node: yaml.SequenceNode, path: Path, depth: int) -> list[Any]:
         if node.tag != _SEQ_TAG:
-            raise YamlProblem(node.start_mark.line + 1, f"YAML tag {node.tag!r} is not allowed")
+            raise YamlError(node.start_mark.line + 1, f"YAML tag {node.tag!r} is not allowed")
         items = []
         for index, item in enumerate(node.value):
             self.lines[(*path, index)] = item.start_mark.line + 1

@@ -1,0 +1,1 @@
+"""The AWS edge: the only package (with ``sandbox``) that imports boto3."""

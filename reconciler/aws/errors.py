@@ -1,0 +1,67 @@
+"""Turn botocore exceptions into one clear CloudError naming the call, the model and the cause.
+
+Every boto3 call in ``reader`` and ``executor`` runs inside ``calling(...)``, so no botocore
+exception escapes the AWS edge and the CLI never shows a traceback for a refused call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import botocore.exceptions
+
+from reconciler.errors import CloudError
+
+_CONNECTION_ERRORS = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectionClosedError,
+    botocore.exceptions.ConnectionError,
+)
+_HINTS = {
+    "AccessDeniedException": "the credentials lack the IAM permission bedrock:{op}",
+    "UnrecognizedClientException": "the AWS credentials are not valid",
+    "ExpiredTokenException": "the AWS session token has expired",
+    "ThrottlingException": "AWS kept throttling the call after every retry",
+    "ServiceQuotaExceededException": (
+        "the account's quota of imported custom models is reached; "
+        "delete unused models or ask AWS Service Quotas for more"
+    ),
+    "ConflictException": "the model is in use (for example by a provisioned throughput) or busy",
+    "ResourceInUseException": "the model is in use (for example by a provisioned throughput)",
+    "ResourceNotFoundException": "the model does not exist (any more)",
+    "TooManyTagsException": "the model would carry more than 50 tags",
+}
+
+
+def describe(error: Exception, operation: str, model: str = "") -> CloudError:
+    """A CloudError for ``error`` raised by ``operation`` (on ``model`` when there is one)."""
+    target = f"{operation} {model}" if model else operation
+    code = ""
+    if isinstance(error, botocore.exceptions.ClientError):
+        code = str(error.response.get("Error", {}).get("Code", "Unknown"))
+        detail = str(error.response.get("Error", {}).get("Message", "")).strip()
+        hint = _HINTS.get(code, "").format(op=operation)
+        cause = f"{code}: {hint}" if hint else code
+        message = f"{target} failed: {cause}" + (f" ({detail})" if detail else "")
+    elif isinstance(error, botocore.exceptions.NoCredentialsError):
+        message = (
+            f"{target} failed: no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID, "
+            "use an instance or pod role, or try --sandbox)"
+        )
+    elif isinstance(error, _CONNECTION_ERRORS):
+        message = f"{target} failed: cannot reach the Bedrock endpoint ({error})"
+    else:
+        message = f"{target} failed: {error}"
+    return CloudError(message, code=code, model=model)
+
+
+@contextmanager
+def calling(operation: str, model: str = "") -> Iterator[None]:
+    """Translate any botocore failure inside the block into a CloudError."""
+    try:
+        yield
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+        raise describe(e, operation, model) from e

@@ -1,0 +1,292 @@
+"""The command line: argument parsing, one function per command, the single error handler.
+
+``main(argv, environ)`` returns the exit code: 0 success or in sync, 1 any error, 2 (only
+with ``plan --detailed-exitcode``) changes pending. Every ReconcilerError is rendered here,
+once, as a one-line message on stderr; a traceback is shown only with ``--debug``.
+boto3 and the emulator are imported lazily, inside commands, so ``--help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reconciler import __version__
+from reconciler.errors import ReconcilerError, SandboxError, UsageError
+
+if TYPE_CHECKING:
+    from reconciler.desired import DesiredState
+    from reconciler.plan import Plan
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+EXIT_INTERRUPTED = 130
+DEFAULT_PATHS = ("manifests/",)
+DEFAULT_SANDBOX_STATE = ".reconciler/sandbox.json"
+SANDBOX_REGION = "us-east-1"
+_SCOPE_PATTERN = r"[a-zA-Z0-9\s._:/=+@-]{1,256}"
+
+Command = Callable[[argparse.Namespace, Mapping[str, str]], int]
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run one reconciler command and return its exit code."""
+    environ = os.environ if environ is None else environ
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse exits 2 on bad usage; 2 means "changes pending" here
+        return EXIT_OK if e.code in (0, None) else EXIT_ERROR
+    try:
+        command: Command = args.handler
+        return command(args, environ)
+    except ReconcilerError as e:
+        return _fail(str(e), args.debug)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:
+        return _fail(f"unexpected error: {type(e).__name__}: {e}", args.debug)
+
+
+def _fail(message: str, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    *details, last = message.splitlines() or [""]
+    for line in details:
+        print(line, file=sys.stderr)
+    hint = " (run with --debug for the traceback)" if last.startswith("unexpected") else ""
+    print(f"error: {last}{hint if not debug else ''}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; global options are accepted before or after the command."""
+    parser = argparse.ArgumentParser(
+        prog="reconciler",
+        description="Make the Amazon Bedrock custom models of an account match YAML manifests.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_globals(parser, defaults=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    shared = argparse.ArgumentParser(add_help=False)
+    _add_globals(shared, defaults=False)
+
+    validate = commands.add_parser("validate", parents=[shared], help="check manifests offline")
+    _add_paths(validate)
+    validate.set_defaults(handler=cmd_validate)
+
+    plan = commands.add_parser("plan", parents=[shared], help="show what apply would change")
+    _add_paths(plan)
+    _add_output(plan)
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 2 when changes are pending (0 in sync, 1 error)",
+    )
+    _add_allow_empty(plan)
+    plan.set_defaults(handler=cmd_plan)
+
+    apply = commands.add_parser("apply", parents=[shared], help="make the account match")
+    _add_paths(apply)
+    _add_output(apply)
+    apply.add_argument("--wait", action="store_true", help="wait until created models are Active")
+    apply.add_argument(
+        "--timeout", type=float, default=3600.0, metavar="SECONDS", help="give up --wait after"
+    )
+    apply.add_argument("--no-prune", action="store_true", help="never delete or release models")
+    _add_allow_empty(apply)
+    apply.set_defaults(handler=cmd_apply)
+
+    schema = commands.add_parser("schema", parents=[shared], help="print the manifest JSON Schema")
+    schema.set_defaults(handler=cmd_schema)
+    return parser
+
+
+def _add_globals(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    # Subcommand copies default to SUPPRESS so they never overwrite a value given earlier.
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    group = parser.add_argument_group("global options")
+    group.add_argument("--region", default=default(None), help="AWS region")
+    group.add_argument("--profile", default=default(None), help="AWS profile")
+    group.add_argument("--endpoint-url", default=default(None), help="Bedrock endpoint URL")
+    group.add_argument(
+        "--scope", default=default(None), help="ownership scope (env RECONCILER_SCOPE)"
+    )
+    group.add_argument(
+        "--concurrency", type=int, default=default(8), help="parallel API calls (default 8)"
+    )
+    group.add_argument(
+        "--debug", action="store_true", default=default(False), help="tracebacks on errors"
+    )
+    group.add_argument(
+        "--sandbox",
+        action="store_true",
+        default=default(False),
+        help="use the local Bedrock emulator instead of AWS",
+    )
+    group.add_argument(
+        "--sandbox-state",
+        default=default(None),
+        metavar="FILE",
+        help=f"sandbox state file (default {DEFAULT_SANDBOX_STATE})",
+    )
+
+
+def _add_paths(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="manifest files or folders (default manifests/)"
+    )
+
+
+def _add_output(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", choices=("text", "json"), default="text")
+
+
+def _add_allow_empty(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="allow an empty manifest source to remove every managed model",
+    )
+
+
+def cmd_validate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    desired = _load(args)
+    count = len(desired.models)
+    print(f"{count} model{'s' if count != 1 else ''} valid in {len(desired.files)} files.")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from reconciler.desired import CustomModelManifest
+
+    print(json.dumps(CustomModelManifest.model_json_schema(), indent=2))
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from reconciler import render
+
+    desired = _load(args)
+    with _account(args, environ) as (client, region):
+        result = _plan(args, environ, desired, client)
+    text = render.plan_json(result, region) if args.output == "json" else None
+    print(text or render.plan_text(result, region, _color(environ)), end="")
+    if result.errors:
+        print(f"error: {len(result.errors)} action(s) cannot be applied", file=sys.stderr)
+        return EXIT_ERROR
+    if args.detailed_exitcode and result.changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from reconciler import render
+    from reconciler.aws import executor, waiter
+
+    desired = _load(args)
+    with _account(args, environ) as (client, region):
+        result = _plan(args, environ, desired, client, guard=not args.no_prune)
+        report = executor.apply(
+            result, client, concurrency=args.concurrency, prune=not args.no_prune
+        )
+        if args.wait:
+            report = waiter.wait_for_active(report, client, timeout=args.timeout)
+    if args.output == "json":
+        print(render.report_json(report, region), end="")
+    else:
+        print(render.report_text(report, region, _color(environ)), end="")
+    if report.failed:
+        print(f"error: {len(report.failed)} action(s) failed", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _load(args: argparse.Namespace) -> DesiredState:
+    from reconciler import manifests
+
+    return manifests.load(args.paths or list(DEFAULT_PATHS))
+
+
+def _plan(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    desired: DesiredState,
+    client: Any,
+    guard: bool = True,
+) -> Plan:
+    from reconciler.aws.reader import read_account
+    from reconciler.plan import check_empty_source, plan
+
+    observed = read_account(client, concurrency=_concurrency(args))
+    result = plan(desired, observed, _scope(args, environ))
+    if guard:
+        check_empty_source(result, desired, args.allow_empty)
+    return result
+
+
+@contextmanager
+def _account(args: argparse.Namespace, environ: Mapping[str, str]) -> Iterator[tuple[Any, str]]:
+    """A Bedrock client and its region: the real account, or the sandbox emulator."""
+    from reconciler.aws.client import AwsSettings, bedrock_client, region_of
+
+    _scope(args, environ)
+    if not args.sandbox:
+        settings = AwsSettings(args.region, args.profile, args.endpoint_url, _concurrency(args))
+        client = bedrock_client(settings)
+        yield client, region_of(client)
+        return
+    region = args.region or environ.get("AWS_REGION") or SANDBOX_REGION
+    state = Path(
+        args.sandbox_state or environ.get("RECONCILER_SANDBOX_STATE", DEFAULT_SANDBOX_STATE)
+    )
+    with _sandbox(state, region):
+        client = bedrock_client(AwsSettings(region=region, concurrency=_concurrency(args)))
+        yield client, region
+
+
+@contextmanager
+def _sandbox(state: Path, region: str) -> Iterator[None]:
+    try:
+        from reconciler import sandbox
+    except ImportError as e:
+        raise SandboxError(
+            "--sandbox needs the emulator: pip install 'bedrock-reconciler[sandbox]'"
+        ) from e
+    try:
+        with sandbox.running(state, region):
+            yield
+    except sandbox.SandboxStateError as e:
+        raise SandboxError(f"sandbox state {state}: {e}") from e
+
+
+def _scope(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
+    scope = args.scope or environ.get("RECONCILER_SCOPE") or "default"
+    if re.fullmatch(_SCOPE_PATTERN, scope) is None:
+        raise UsageError(
+            f"scope {scope!r} must be 1 to 256 letters, digits, spaces or ._:/=+@- "
+            "(it is written as a tag value)"
+        )
+    return scope
+
+
+def _concurrency(args: argparse.Namespace) -> int:
+    value: int = args.concurrency
+    if not 1 <= value <= 64:
+        raise UsageError(f"--concurrency must be between 1 and 64, got {value}")
+    return value
+
+
+def _color(environ: Mapping[str, str]) -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in environ

@@ -1,0 +1,120 @@
+"""Plans and apply reports as text for people and JSON for tools; returns strings only.
+
+Renderers are separate functions, not methods on the plan (octoDNS keeps them apart too),
+so the plan stays plain data. Colour is the caller's decision: ``cli`` passes
+``color=True`` only when stdout is a terminal and ``NO_COLOR`` is unset.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from reconciler.plan import Action, ActionKind, Plan
+from reconciler.report import ActionResult, ApplyReport, Outcome
+
+MARKERS = {
+    ActionKind.CREATE: "+",
+    ActionKind.REPLACE: "-/+",
+    ActionKind.UPDATE_TAGS: "~",
+    ActionKind.DELETE: "-",
+    ActionKind.RELEASE: "~",
+    ActionKind.CONFLICT: "!",
+    ActionKind.BLOCKED: "!",
+    ActionKind.NOOP: "=",
+}
+_COLORS = {
+    ActionKind.CREATE: "32",
+    ActionKind.REPLACE: "1;31",
+    ActionKind.UPDATE_TAGS: "33",
+    ActionKind.DELETE: "31",
+    ActionKind.RELEASE: "33",
+    ActionKind.CONFLICT: "1;31",
+    ActionKind.BLOCKED: "1;31",
+    ActionKind.NOOP: "2",
+}
+
+
+def plan_text(plan: Plan, region: str, color: bool = False) -> str:
+    """One line per action, then a summary line."""
+    header = f"Plan for scope {plan.scope!r} in {region}:"
+    lines = [header] + [_action_line(a, color) for a in plan.actions]
+    if not plan.actions:
+        lines.append("  (no models declared or managed)")
+    lines.append(_summary_line("Plan", plan.summary()))
+    return "\n".join(lines) + "\n"
+
+
+def report_text(report: ApplyReport, region: str, color: bool = False) -> str:
+    """One line per action with its result, then a summary of results."""
+    lines = [f"Apply for scope {report.plan.scope!r} in {region}:"]
+    for result in report.results:
+        lines.append(f"{_action_line(result.action, color)} -> {_result_text(result)}")
+    outcomes = Counter(r.outcome.value for r in report.results)
+    counts = {o.value: outcomes[o.value] for o in Outcome}
+    lines.append(_summary_line("Apply", report.plan.summary()))
+    lines.append("Results: " + ", ".join(f"{n} {o}" for o, n in counts.items()))
+    return "\n".join(lines) + "\n"
+
+
+def plan_json(plan: Plan, region: str) -> str:
+    """The plan as one JSON document."""
+    actions = [_action_dict(a) for a in plan.actions]
+    return _dump(plan, region, actions)
+
+
+def report_json(report: ApplyReport, region: str) -> str:
+    """The apply report as one JSON document: the plan's fields plus result and error."""
+    actions = [_result_dict(r) for r in report.results]
+    return _dump(report.plan, region, actions)
+
+
+def _dump(plan: Plan, region: str, actions: Sequence[dict[str, Any]]) -> str:
+    document = {
+        "scope": plan.scope,
+        "region": region,
+        "actions": list(actions),
+        "summary": plan.summary(),
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def _action_dict(action: Action) -> dict[str, Any]:
+    return {
+        "action": action.kind.value,
+        "name": action.name,
+        "arn": action.arn,
+        "reason": action.reason,
+        "source": action.source,
+    }
+
+
+def _result_dict(result: ActionResult) -> dict[str, Any]:
+    entry = _action_dict(result.action)
+    entry["arn"] = result.arn or result.action.arn
+    entry["result"] = result.outcome.value
+    entry["error"] = result.error
+    return entry
+
+
+def _action_line(action: Action, color: bool) -> str:
+    label = f"{MARKERS[action.kind]} {action.kind.value}"
+    label = f"{label:<15}"
+    if color:
+        label = f"\x1b[{_COLORS[action.kind]}m{label}\x1b[0m"
+    where = f" [{action.source}]" if action.source else ""
+    return f"  {label} {action.name}: {action.reason}{where}"
+
+
+def _result_text(result: ActionResult) -> str:
+    if result.error:
+        return f"{result.outcome.value}: {result.error}"
+    return result.outcome.value
+
+
+def _summary_line(title: str, summary: dict[str, int]) -> str:
+    if not summary:
+        return f"{title}: nothing to do."
+    return f"{title}: " + ", ".join(f"{count} {kind}" for kind, count in summary.items()) + "."
