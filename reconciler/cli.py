@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from reconciler.desired import DesiredState
     from reconciler.plan import Plan
 
+DEFAULT_MAX_ATTEMPTS = 10
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
@@ -243,7 +244,13 @@ def _account(args: argparse.Namespace, environ: Mapping[str, str]) -> Iterator[t
 
     _scope(args, environ)
     if not args.sandbox:
-        settings = AwsSettings(args.region, args.profile, args.endpoint_url, _concurrency(args))
+        settings = AwsSettings(
+            args.region,
+            args.profile,
+            args.endpoint_url,
+            _concurrency(args),
+            _max_attempts(environ),
+        )
         client = bedrock_client(settings)
         yield client, region_of(client)
         return
@@ -286,6 +293,16 @@ def _concurrency(args: argparse.Namespace) -> int:
     if not 1 <= value <= 64:
         raise UsageError(f"--concurrency must be between 1 and 64, got {value}")
     return value
+
+
+def _max_attempts(environ: Mapping[str, str]) -> int:
+    # AWS_MAX_ATTEMPTS is botocore's own knob; an explicit retry config would hide it.
+    raw = environ.get("AWS_MAX_ATTEMPTS", "")
+    if not raw:
+        return DEFAULT_MAX_ATTEMPTS
+    if not raw.isdigit() or int(raw) < 1:
+        raise UsageError(f"AWS_MAX_ATTEMPTS must be a whole number of at least 1, got {raw!r}")
+    return int(raw)
 
 
 def _color(environ: Mapping[str, str]) -> bool:

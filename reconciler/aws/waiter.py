@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.aws.errors import calling
+from reconciler.errors import CloudError
 from reconciler.observed import STATUS_ACTIVE, STATUS_FAILED
 from reconciler.plan import ActionKind
 from reconciler.report import ActionResult, ApplyReport, Outcome
@@ -42,7 +43,11 @@ def wait_for_active(
     deadline = clock.now() + timeout
     while pending:
         for arn, result in list(pending.items()):
-            status, failure = _status(client, arn, result.action.name)
+            try:
+                status, failure = _status(client, arn, result.action.name)
+            except CloudError as e:
+                finished[arn] = replace(pending.pop(arn), outcome=Outcome.FAILED, error=str(e))
+                continue
             if status == STATUS_ACTIVE:
                 finished[arn] = pending.pop(arn)
             elif status == STATUS_FAILED:

@@ -1,0 +1,103 @@
+"""``apply --wait`` against a scripted client and a fake clock: no real waiting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.aws.waiter import Clock, wait_for_active
+from reconciler.desired import CustomModelManifest, DeclaredModel
+from reconciler.plan import Action, ActionKind, Plan
+from reconciler.report import ActionResult, ApplyReport, Outcome
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> Clock:
+        return Clock(now=lambda: self.now, sleep=self.sleep)
+
+
+class ScriptedClient:
+    """Answers GetCustomModel with the next status of each ARN's script."""
+
+    def __init__(self, scripts: dict[str, list[dict[str, str]]]) -> None:
+        self.scripts = scripts
+        self.calls = 0
+
+    def get_custom_model(self, modelIdentifier: str) -> dict[str, Any]:  # noqa: N803
+        self.calls += 1
+        script = self.scripts[modelIdentifier]
+        return script.pop(0) if len(script) > 1 else script[0]
+
+
+def declared(name: str) -> DeclaredModel:
+    manifest = CustomModelManifest.model_validate(
+        {
+            "apiVersion": "bedrock.gitops/v1",
+            "kind": "CustomModel",
+            "metadata": {"name": name},
+            "spec": {"modelSourceConfig": {"s3DataSource": {"s3Uri": f"s3://bucket/{name}/"}}},
+        }
+    )
+    return DeclaredModel(manifest, "m.yaml", 1)
+
+
+def report(*names: str) -> ApplyReport:
+    results = []
+    for name in names:
+        action = Action(ActionKind.CREATE, name, "not in the account", declared=declared(name))
+        results.append(ActionResult(action, Outcome.DONE, arn=f"arn:{name}"))
+    plan = Plan("default", tuple(r.action for r in results))
+    return ApplyReport(plan, tuple(results))
+
+
+def test_waits_until_active_then_stops_polling() -> None:
+    time = FakeTime()
+    client = ScriptedClient(
+        {
+            "arn:a": [
+                {"modelStatus": "Creating"},
+                {"modelStatus": "Creating"},
+                {"modelStatus": "Active"},
+            ]
+        }
+    )
+    result = wait_for_active(report("a"), client, timeout=60, clock=time.clock(), poll_seconds=5)
+    assert [r.outcome for r in result.results] == [Outcome.DONE]
+    assert client.calls == 3
+    assert time.sleeps == [5, 5]
+
+
+def test_failed_import_is_reported_with_its_message() -> None:
+    client = ScriptedClient(
+        {
+            "arn:a": [{"modelStatus": "Active"}],
+            "arn:b": [{"modelStatus": "Failed", "failureMessage": "no weights at the S3 URI"}],
+        }
+    )
+    result = wait_for_active(report("a", "b"), client, timeout=60, clock=FakeTime().clock())
+    outcomes = {r.action.name: (r.outcome, r.error) for r in result.results}
+    assert outcomes["a"] == (Outcome.DONE, None)
+    assert outcomes["b"][0] is Outcome.FAILED
+    assert "no weights at the S3 URI" in str(outcomes["b"][1])
+
+
+def test_gives_up_at_the_timeout() -> None:
+    time = FakeTime()
+    client = ScriptedClient({"arn:a": [{"modelStatus": "Creating"}]})
+    result = wait_for_active(report("a"), client, timeout=12, clock=time.clock(), poll_seconds=5)
+    assert result.results[0].outcome is Outcome.FAILED
+    assert "still Creating after 12 seconds" in str(result.results[0].error)
+    assert time.now == 12
+
+
+def test_nothing_created_means_no_calls() -> None:
+    client = ScriptedClient({})
+    wait_for_active(report(), client, timeout=5, clock=FakeTime().clock())
+    assert client.calls == 0

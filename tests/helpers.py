@@ -1,0 +1,96 @@
+"""Helpers shared by the end-to-end tests: write manifests, run the CLI, read the account."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.cli import main
+
+KMS = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ROLE = "arn:aws:iam::111122223333:role/BedrockModelImport"
+
+
+def manifest(
+    name: str,
+    s3_uri: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    retain: bool = False,
+    role: str | None = ROLE,
+    kms: str | None = None,
+) -> str:
+    """The YAML text of one CustomModel manifest."""
+    lines = [
+        "apiVersion: bedrock.gitops/v1",
+        "kind: CustomModel",
+        "metadata:",
+        f"  name: {name}",
+        "spec:",
+        "  modelSourceConfig:",
+        "    s3DataSource:",
+        f"      s3Uri: {s3_uri or f's3://acme-models/{name}/'}",
+    ]
+    if role:
+        lines.append(f"  roleArn: {role}")
+    if kms:
+        lines.append(f"  modelKmsKeyArn: {kms}")
+    if tags:
+        lines.append("  tags:")
+        lines.extend(f'    {k}: "{v}"' for k, v in tags.items())
+    if retain:
+        lines.append("  deletionPolicy: Retain")
+    return "\n".join(lines) + "\n"
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+class Cli:
+    """Runs ``main`` against one emulator endpoint and captures its output."""
+
+    def __init__(self, endpoint: str, capsys: Any) -> None:
+        self.endpoint = endpoint
+        self.capsys = capsys
+
+    def __call__(self, *argv: str, environ: Mapping[str, str] | None = None) -> Run:
+        self.capsys.readouterr()
+        args = ["--endpoint-url", self.endpoint, "--region", "us-east-1", *argv]
+        code = main(args, environ=dict(environ or {}))
+        captured = self.capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+
+def models(client: Any) -> dict[str, dict[str, Any]]:
+    """Every model the account owns, by name, with its tags under ``tags``."""
+    found: dict[str, dict[str, Any]] = {}
+    for page in client.get_paginator("list_custom_models").paginate(isOwned=True):
+        for summary in page["modelSummaries"]:
+            tags = client.list_tags_for_resource(resourceARN=summary["modelArn"])["tags"]
+            found[summary["modelName"]] = {**summary, "tags": {t["key"]: t["value"] for t in tags}}
+    return found
+
+
+def actions(run: Run) -> dict[str, str]:
+    """Model name -> action kind, from a JSON plan or report."""
+    return {a["name"]: a["action"] for a in run.json()["actions"]}
+
+
+def names(paths: Sequence[Path]) -> list[str]:
+    return [p.name for p in paths]
