@@ -47,6 +47,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except SystemExit as e:  # argparse exits 2 on bad usage; 2 means "changes pending" here
         return EXIT_OK if e.code in (0, None) else EXIT_ERROR
     try:
+        _scope(args, environ)
+        _concurrency(args)
         command: Command = args.handler
         return command(args, environ)
     except ReconcilerError as e:
@@ -242,7 +244,6 @@ def _account(args: argparse.Namespace, environ: Mapping[str, str]) -> Iterator[t
     """A Bedrock client and its region: the real account, or the sandbox emulator."""
     from reconciler.aws.client import AwsSettings, bedrock_client, region_of
 
-    _scope(args, environ)
     if not args.sandbox:
         settings = AwsSettings(
             args.region,
@@ -276,6 +277,8 @@ def _sandbox(state: Path, region: str) -> Iterator[None]:
             yield
     except sandbox.SandboxStateError as e:
         raise SandboxError(f"sandbox state {state}: {e}") from e
+    except sandbox.SandboxError as e:
+        raise SandboxError(f"sandbox: {e}") from e
 
 
 def _scope(args: argparse.Namespace, environ: Mapping[str, str]) -> str:

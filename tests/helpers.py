@@ -17,6 +17,7 @@ ROLE = "arn:aws:iam::111122223333:role/BedrockModelImport"
 def manifest(
     name: str,
     s3_uri: str | None = None,
+    *,
     tags: Mapping[str, str] | None = None,
     retain: bool = False,
     role: str | None = ROLE,

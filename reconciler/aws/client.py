@@ -37,7 +37,7 @@ class AwsSettings:
 def bedrock_client(settings: AwsSettings) -> Any:
     """A Bedrock control-plane client with explicit retries, timeouts and a large enough pool."""
     config = botocore.config.Config(
-        retries={"mode": "standard", "max_attempts": settings.max_attempts},
+        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         max_pool_connections=max(10, settings.concurrency * 2),

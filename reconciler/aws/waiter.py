@@ -17,7 +17,8 @@ from reconciler.observed import STATUS_ACTIVE, STATUS_FAILED
 from reconciler.plan import ActionKind
 from reconciler.report import ActionResult, ApplyReport, Outcome
 
-POLL_SECONDS = 5.0
+POLL_SECONDS = 15.0
+FIRST_POLL_SECONDS = 0.5
 _CREATES = (ActionKind.CREATE, ActionKind.REPLACE)
 
 
@@ -33,34 +34,47 @@ def wait_for_active(
     report: ApplyReport,
     client: Any,
     timeout: float,
+    *,
     clock: Clock | None = None,
     poll_seconds: float = POLL_SECONDS,
+    first_poll: float = FIRST_POLL_SECONDS,
 ) -> ApplyReport:
-    """Wait for every model the report created; mark Failed and timed-out ones as failed."""
+    """Wait for every model the report created; mark Failed and timed-out ones as failed.
+
+    Polls start quickly and double up to ``poll_seconds``: short imports are seen at once,
+    long ones cost few calls.
+    """
     clock = clock or Clock()
     pending = {r.arn: r for r in report.results if r.arn and _created(r)}
     finished: dict[str, ActionResult] = {}
     deadline = clock.now() + timeout
+    delay = first_poll
     while pending:
-        for arn, result in list(pending.items()):
-            try:
-                status, failure = _status(client, arn, result.action.name)
-            except CloudError as e:
-                finished[arn] = replace(pending.pop(arn), outcome=Outcome.FAILED, error=str(e))
-                continue
-            if status == STATUS_ACTIVE:
-                finished[arn] = pending.pop(arn)
-            elif status == STATUS_FAILED:
-                message = f"the import failed: {failure or 'no failureMessage given'}"
-                finished[arn] = replace(pending.pop(arn), outcome=Outcome.FAILED, error=message)
+        _poll(client, pending, finished)
         if pending and clock.now() >= deadline:
+            message = f"still Creating after {timeout:g} seconds (--timeout)"
             for arn, result in pending.items():
-                message = f"still Creating after {timeout:g} seconds (--timeout)"
                 finished[arn] = replace(result, outcome=Outcome.FAILED, error=message)
             break
         if pending:
-            clock.sleep(min(poll_seconds, max(0.0, deadline - clock.now())))
+            clock.sleep(min(delay, max(0.0, deadline - clock.now())))
+            delay = min(poll_seconds, delay * 2)
     return _merge(report, finished)
+
+
+def _poll(client: Any, pending: dict[str, ActionResult], finished: dict[str, ActionResult]) -> None:
+    """Move every model that is no longer Creating from ``pending`` to ``finished``."""
+    for arn, result in list(pending.items()):
+        try:
+            status, failure = _status(client, arn, result.action.name)
+        except CloudError as e:
+            finished[arn] = replace(pending.pop(arn), outcome=Outcome.FAILED, error=str(e))
+            continue
+        if status == STATUS_ACTIVE:
+            finished[arn] = pending.pop(arn)
+        elif status == STATUS_FAILED:
+            message = f"the import failed: {failure or 'no failureMessage given'}"
+            finished[arn] = replace(pending.pop(arn), outcome=Outcome.FAILED, error=message)
 
 
 def _created(result: ActionResult) -> bool:

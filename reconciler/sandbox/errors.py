@@ -22,7 +22,7 @@ class SandboxStateError(SandboxError):
     """The sandbox state file (or a state document) is unreadable, corrupt or unsupported."""
 
 
-class BedrockError(ServiceException):  # type: ignore[misc]  # moto is untyped
+class BedrockError(ServiceException):
     """An error Bedrock itself would return; ``code`` names the error shape in the model."""
 
     def __init__(self, message: str, **members: Any) -> None:

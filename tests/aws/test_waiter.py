@@ -68,10 +68,19 @@ def test_waits_until_active_then_stops_polling() -> None:
             ]
         }
     )
-    result = wait_for_active(report("a"), client, timeout=60, clock=time.clock(), poll_seconds=5)
+    result = wait_for_active(report("a"), client, timeout=60, clock=time.clock())
     assert [r.outcome for r in result.results] == [Outcome.DONE]
     assert client.calls == 3
-    assert time.sleeps == [5, 5]
+    assert time.sleeps == [0.5, 1.0]
+
+
+def test_polls_back_off_up_to_the_cap() -> None:
+    time = FakeTime()
+    client = ScriptedClient(
+        {"arn:a": [{"modelStatus": "Creating"}] * 8 + [{"modelStatus": "Active"}]}
+    )
+    wait_for_active(report("a"), client, timeout=600, clock=time.clock(), poll_seconds=4)
+    assert time.sleeps == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0]
 
 
 def test_failed_import_is_reported_with_its_message() -> None:
@@ -91,7 +100,9 @@ def test_failed_import_is_reported_with_its_message() -> None:
 def test_gives_up_at_the_timeout() -> None:
     time = FakeTime()
     client = ScriptedClient({"arn:a": [{"modelStatus": "Creating"}]})
-    result = wait_for_active(report("a"), client, timeout=12, clock=time.clock(), poll_seconds=5)
+    result = wait_for_active(
+        report("a"), client, timeout=12, clock=time.clock(), poll_seconds=5, first_poll=5
+    )
     assert result.results[0].outcome is Outcome.FAILED
     assert "still Creating after 12 seconds" in str(result.results[0].error)
     assert time.now == 12

@@ -1,0 +1,52 @@
+"""A local Amazon Bedrock emulator for custom models, built on moto; behind ``--sandbox``.
+
+moto's Bedrock backend has no CreateCustomModel and models imported models loosely. This
+package extends it, once ``install()`` is called, with Bedrock's documented behaviour:
+imported-model ARNs and status, unique names, idempotency tokens, tags, shared models,
+real pagination, quotas and AWS-shaped errors. Nothing is patched at import time.
+
+Modules: ``errors`` (exceptions), ``model`` (one model record), ``listing`` (ListCustomModels
+filters and pages), ``validation`` (service-model input checks), ``backend`` (the emulated
+backend and test hooks), ``wire`` (HTTP handlers and ``install``), ``runtime`` (state,
+``running`` and ``serve``).
+"""
+
+from reconciler.sandbox.backend import (
+    DEFAULT_IMPORT_SECONDS,
+    ENV_IMPORT_SECONDS,
+    MAX_TAGS_PER_RESOURCE,
+    EmulatedBedrockBackend,
+)
+from reconciler.sandbox.errors import SandboxError, SandboxStateError
+from reconciler.sandbox.listing import ListQuery
+from reconciler.sandbox.model import EmulatedModel
+from reconciler.sandbox.runtime import (
+    DEFAULT_ACCOUNT,
+    dump_state,
+    get_backend,
+    load_state,
+    reset_state,
+    running,
+    serve,
+)
+from reconciler.sandbox.wire import install, is_installed
+
+__all__ = [
+    "DEFAULT_ACCOUNT",
+    "DEFAULT_IMPORT_SECONDS",
+    "ENV_IMPORT_SECONDS",
+    "MAX_TAGS_PER_RESOURCE",
+    "EmulatedBedrockBackend",
+    "EmulatedModel",
+    "ListQuery",
+    "SandboxError",
+    "SandboxStateError",
+    "dump_state",
+    "get_backend",
+    "install",
+    "is_installed",
+    "load_state",
+    "reset_state",
+    "running",
+    "serve",
+]

@@ -1,0 +1,156 @@
+"""The HTTP side of the emulator: request handlers on moto's ``BedrockResponse``, and install().
+
+moto routes a REST request to the botocore operation it matches and calls the snake_case
+method of that name on ``BedrockResponse``. ``install()`` puts this module's handlers there,
+wraps dispatch to count calls and inject faults, and makes moto's ``bedrock_backends`` build
+``EmulatedBedrockBackend``. Handlers answer ``ActionResult``s, which moto serialises with the
+service model: success codes (202 for CreateCustomModel), timestamps and errors come out as
+Bedrock sends them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from moto.bedrock import models as bedrock_models
+from moto.bedrock.responses import BedrockResponse
+from moto.core.responses import ActionResult, BaseResponse, EmptyResult
+
+from reconciler.sandbox.backend import EmulatedBedrockBackend, import_seconds_from_env
+from reconciler.sandbox.listing import ListQuery
+from reconciler.sandbox.validation import validate_input
+
+_install_lock = threading.Lock()
+
+
+def _backend(response: Any) -> EmulatedBedrockBackend:
+    backend = bedrock_models.bedrock_backends[response.current_account][response.region]
+    if not isinstance(backend, EmulatedBedrockBackend):
+        raise RuntimeError("the Bedrock sandbox is not installed (call install() first)")
+    return backend
+
+
+def _params(response: Any, operation: str) -> dict[str, Any]:
+    # moto parses BedrockResponse requests by hand; the service-model parser decodes URI
+    # labels (ARNs with '/' in them) and types query strings (isOwned, maxResults, times).
+    response.parse_parameters(response.normalized_request)
+    params = dict(response.params)
+    validate_input(operation, params)
+    return params
+
+
+def create_custom_model(self: Any) -> ActionResult:
+    params = _params(self, "CreateCustomModel")
+    arn = _backend(self).create_custom_model(
+        model_name=params["modelName"],
+        model_source_config=params.get("modelSourceConfig"),
+        custom_model_data_source=params.get("customModelDataSource"),
+        model_kms_key_arn=params.get("modelKmsKeyArn"),
+        role_arn=params.get("roleArn"),
+        model_tags=params.get("modelTags"),
+        client_request_token=params.get("clientRequestToken"),
+    )
+    return ActionResult({"modelArn": arn})
+
+
+def get_custom_model(self: Any) -> ActionResult:
+    params = _params(self, "GetCustomModel")
+    backend = _backend(self)
+    model = backend.get_custom_model(params["modelIdentifier"])
+    return ActionResult(model.description(backend.import_seconds))
+
+
+def delete_custom_model(self: Any) -> ActionResult:
+    params = _params(self, "DeleteCustomModel")
+    _backend(self).delete_custom_model(params["modelIdentifier"])
+    return EmptyResult()
+
+
+def list_custom_models(self: Any) -> ActionResult:
+    params = _params(self, "ListCustomModels")
+    query = ListQuery(
+        creation_time_before=params.get("creationTimeBefore"),
+        creation_time_after=params.get("creationTimeAfter"),
+        name_contains=params.get("nameContains"),
+        base_model_arn_equals=params.get("baseModelArnEquals"),
+        foundation_model_arn_equals=params.get("foundationModelArnEquals"),
+        is_owned=bool(params.get("isOwned", False)),
+        model_status=params.get("modelStatus"),
+        sort_by=params.get("sortBy") or "CreationTime",
+        sort_order=params.get("sortOrder") or "Descending",
+    )
+    backend = _backend(self)
+    models, next_token = backend.list_custom_models(
+        query, params.get("maxResults"), params.get("nextToken")
+    )
+    summaries = [model.summary(backend.import_seconds) for model in models]
+    body: dict[str, Any] = {"modelSummaries": summaries}
+    if next_token is not None:
+        body["nextToken"] = next_token
+    return ActionResult(body)
+
+
+def tag_resource(self: Any) -> ActionResult:
+    params = _params(self, "TagResource")
+    _backend(self).tag_resource(params["resourceARN"], params["tags"])
+    return EmptyResult()
+
+
+def untag_resource(self: Any) -> ActionResult:
+    params = _params(self, "UntagResource")
+    _backend(self).untag_resource(params["resourceARN"], params["tagKeys"])
+    return EmptyResult()
+
+
+def list_tags_for_resource(self: Any) -> ActionResult:
+    params = _params(self, "ListTagsForResource")
+    tags = _backend(self).list_tags_for_resource(params["resourceARN"])
+    return ActionResult({"tags": tags})
+
+
+def call_action(self: Any) -> Any:
+    """moto's dispatch, after counting the call and answering an injected fault if one waits."""
+    operation = self._get_action()
+    if operation:
+        fault = _backend(self).record_call(operation)
+        if fault is not None:
+            status, headers, body = self.serialized(ActionResult(fault))
+            headers, body = self._enrich_response(headers, body)
+            return status, headers, body
+    return BaseResponse.call_action(self)
+
+
+_HANDLERS: dict[str, Callable[[Any], Any]] = {
+    "create_custom_model": create_custom_model,
+    "get_custom_model": get_custom_model,
+    "delete_custom_model": delete_custom_model,
+    "list_custom_models": list_custom_models,
+    "tag_resource": tag_resource,
+    "untag_resource": untag_resource,
+    "list_tags_for_resource": list_tags_for_resource,
+    "call_action": call_action,
+}
+
+
+def install() -> None:
+    """Make moto's Bedrock the sandbox emulator (idempotent; nothing happens at import)."""
+    import_seconds_from_env()  # a bad setting fails here, not inside a request
+    with _install_lock:
+        for name, handler in _HANDLERS.items():
+            setattr(BedrockResponse, name, handler)
+        backends = bedrock_models.bedrock_backends
+        backends.backend = EmulatedBedrockBackend
+        for account in backends.values():
+            account.backend = EmulatedBedrockBackend
+            # Backends built before install() are moto's own; drop them so they are rebuilt.
+            for region, backend in list(account.items()):
+                if not isinstance(backend, EmulatedBedrockBackend):
+                    del account[region]
+
+
+def is_installed() -> bool:
+    return bedrock_models.bedrock_backends.backend is EmulatedBedrockBackend and all(
+        getattr(BedrockResponse, name) is handler for name, handler in _HANDLERS.items()
+    )
