@@ -198,6 +198,7 @@ def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from reconciler import render
     from reconciler.aws import executor, waiter
 
+    timeout = _timeout(args)
     desired = _load(args)
     with _account(args, environ) as (client, region):
         result = _plan(args, environ, desired, client, guard=not args.no_prune)
@@ -205,7 +206,7 @@ def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             result, client, concurrency=args.concurrency, prune=not args.no_prune
         )
         if args.wait:
-            report = waiter.wait_for_active(report, client, timeout=args.timeout)
+            report = waiter.wait_for_active(report, client, timeout=timeout)
     if args.output == "json":
         print(render.report_json(report, region), end="")
     else:
@@ -295,6 +296,13 @@ def _concurrency(args: argparse.Namespace) -> int:
     value: int = args.concurrency
     if not 1 <= value <= 64:
         raise UsageError(f"--concurrency must be between 1 and 64, got {value}")
+    return value
+
+
+def _timeout(args: argparse.Namespace) -> float:
+    value: float = args.timeout
+    if not value > 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {value:g}")
     return value
 
 

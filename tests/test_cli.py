@@ -343,3 +343,60 @@ def test_bad_usage_exits_1(cli: Cli) -> None:
     assert cli("plan", "--output", "yaml").code == 1
     assert cli("--concurrency", "0", "validate", "manifests").code == 1
     assert cli("--scope", "bad*scope", "plan", "manifests").code == 1
+
+
+def test_throttling_is_ridden_out_by_retries(cli: Cli, repo: Path, emulator: Any) -> None:
+    emulator.backend.fail_next("ListCustomModels", "ThrottlingException", times=2)
+    emulator.backend.fail_next("CreateCustomModel", "ThrottlingException", times=2)
+    run = cli("apply", str(repo), "--output", "json")
+    assert run.code == 0, run.err
+    assert sorted(models(emulator.client())) == ["alpha", "beta", "gamma"]
+
+
+def test_replace_whose_delete_fails_skips_the_create(cli: Cli, repo: Path, emulator: Any) -> None:
+    cli("apply", str(repo))
+    arn = models(emulator.client())["alpha"]["modelArn"]
+    emulator.backend.set_in_use("alpha", True)
+    write(repo, "a.yaml", manifest("alpha", s3_uri="s3://acme-models/alpha/v2/"))
+    run = cli("apply", str(repo), "--output", "json")
+    assert run.code == 1
+    alpha = next(a for a in run.json()["actions"] if a["name"] == "alpha")
+    assert alpha["result"] == "failed"
+    assert "the create was skipped" in alpha["error"]
+    assert models(emulator.client())["alpha"]["modelArn"] == arn
+
+
+def test_python_m_and_sandbox_state_persist_across_processes(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    state = tmp_path / "state.json"
+    folder = tmp_path / "manifests"
+    write(folder, "a.yaml", manifest("alpha"))
+    command = [sys.executable, "-m", "reconciler", "--sandbox", "--sandbox-state", str(state)]
+    env = {**os.environ, "NO_COLOR": "1"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, *args], capture_output=True, text=True, env=env, timeout=60, check=False
+        )
+
+    first = run("apply", str(folder), "--wait", "--timeout", "30")
+    assert first.returncode == 0, first.stderr
+    assert "+ create" in first.stdout
+    second = run("plan", str(folder), "--detailed-exitcode")
+    assert second.returncode == 0, second.stderr
+    assert "= noop" in second.stdout and "alpha: in sync" in second.stdout
+    state.write_text("{not json")
+    broken = run("plan", str(folder))
+    assert broken.returncode == 1
+    assert broken.stderr.startswith("error: sandbox state")
+    assert "Traceback" not in broken.stderr
+
+
+def test_bad_timeout_is_refused_before_any_call(cli: Cli, repo: Path, emulator: Any) -> None:
+    run = cli("apply", str(repo), "--wait", "--timeout", "0")
+    assert run.code == 1
+    assert "--timeout" in run.err
+    assert sum(emulator.backend.calls.values()) == 0
