@@ -24,7 +24,10 @@ from reconciler.errors import ReconcilerError, SandboxError, UsageError
 
 if TYPE_CHECKING:
     from reconciler.desired import DesiredState
+    from reconciler.observed import ObservedState
     from reconciler.plan import Plan
+    from reconciler.planfile import SavedPlan
+    from reconciler.report import ApplyReport
 
 DEFAULT_MAX_ATTEMPTS = 10
 EXIT_OK = 0
@@ -95,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 2 when changes are pending (0 in sync, 1 error)",
     )
-    _add_allow_empty(plan)
+    plan.add_argument("--out", metavar="PLANFILE", help="save the plan for apply --plan")
+    _add_safety_options(plan)
     plan.set_defaults(handler=cmd_plan)
 
     apply = commands.add_parser("apply", parents=[shared], help="make the account match")
@@ -106,7 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=3600.0, metavar="SECONDS", help="give up --wait after"
     )
     apply.add_argument("--no-prune", action="store_true", help="never delete or release models")
-    _add_allow_empty(apply)
+    apply.add_argument(
+        "--plan", metavar="PLANFILE", help="execute exactly this saved plan (no PATH)"
+    )
+    _add_safety_options(apply)
     apply.set_defaults(handler=cmd_apply)
 
     schema = commands.add_parser("schema", parents=[shared], help="print the manifest JSON Schema")
@@ -153,10 +160,18 @@ def _add_paths(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_output(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument("--output", choices=("text", "json", "markdown"), default="text")
 
 
-def _add_allow_empty(parser: argparse.ArgumentParser) -> None:
+def _add_safety_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-delete-percent",
+        type=float,
+        default=30.0,
+        metavar="PERCENT",
+        help="refuse plans deleting or replacing more of the managed models (default 30)",
+    )
+    parser.add_argument("--force", action="store_true", help="override the deletion budget")
     parser.add_argument(
         "--allow-empty",
         action="store_true",
@@ -179,13 +194,15 @@ def cmd_schema(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def cmd_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from reconciler import render
+    from reconciler import planfile
 
     desired = _load(args)
     with _account(args, environ) as (client, region):
-        result = _plan(args, environ, desired, client)
-    text = render.plan_json(result, region) if args.output == "json" else None
-    print(text or render.plan_text(result, region, _color(environ)), end="")
+        observed = _read(args, client)
+    result = _checked_plan(args, environ, desired, observed)
+    if args.out:
+        _write_plan_file(Path(args.out), planfile.dumps(result, region, desired, observed))
+    _emit(args, environ, _plan_views(result, region))
     if result.errors:
         print(f"error: {len(result.errors)} action(s) cannot be applied", file=sys.stderr)
         return EXIT_ERROR
@@ -195,22 +212,30 @@ def cmd_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from reconciler import render
+    from reconciler import planfile
     from reconciler.aws import executor, waiter
+    from reconciler.plan import check_deletion_budget, check_empty_source
 
     timeout = _timeout(args)
-    desired = _load(args)
+    saved = _saved_plan(args)
+    desired = None if saved else _load(args)
     with _account(args, environ) as (client, region):
-        result = _plan(args, environ, desired, client, guard=not args.no_prune)
+        observed = _read(args, client)
+        if saved is None:
+            assert desired is not None
+            result = _checked_plan(args, environ, desired, observed, guard=not args.no_prune)
+        else:
+            planfile.check_fresh(saved, observed, _scope(args, environ), region)
+            result = saved.plan
+            if not args.no_prune:
+                check_empty_source(result, saved.declared, args.allow_empty)
+            check_deletion_budget(result, args.max_delete_percent, args.force)
         report = executor.apply(
             result, client, concurrency=args.concurrency, prune=not args.no_prune
         )
         if args.wait:
             report = waiter.wait_for_active(report, client, timeout=timeout)
-    if args.output == "json":
-        print(render.report_json(report, region), end="")
-    else:
-        print(render.report_text(report, region, _color(environ)), end="")
+    _emit(args, environ, _report_views(report, region))
     if report.failed:
         print(f"error: {len(report.failed)} action(s) failed", file=sys.stderr)
         return EXIT_ERROR
@@ -223,21 +248,84 @@ def _load(args: argparse.Namespace) -> DesiredState:
     return manifests.load(args.paths or list(DEFAULT_PATHS))
 
 
-def _plan(
+def _read(args: argparse.Namespace, client: Any) -> ObservedState:
+    from reconciler.aws.reader import read_account
+
+    return read_account(client, concurrency=_concurrency(args))
+
+
+def _checked_plan(
     args: argparse.Namespace,
     environ: Mapping[str, str],
     desired: DesiredState,
-    client: Any,
+    observed: ObservedState,
     guard: bool = True,
 ) -> Plan:
-    from reconciler.aws.reader import read_account
-    from reconciler.plan import check_empty_source, plan
+    """The plan, refused if it fails the empty-source guard or the deletion budget."""
+    from reconciler.plan import check_deletion_budget, check_empty_source, plan
 
-    observed = read_account(client, concurrency=_concurrency(args))
     result = plan(desired, observed, _scope(args, environ))
     if guard:
-        check_empty_source(result, desired, args.allow_empty)
+        check_empty_source(result, len(desired.models), args.allow_empty)
+    check_deletion_budget(result, args.max_delete_percent, args.force)
     return result
+
+
+def _saved_plan(args: argparse.Namespace) -> SavedPlan | None:
+    from reconciler import planfile
+
+    if not args.plan:
+        return None
+    if args.paths:
+        raise UsageError("apply --plan executes the saved plan; it takes no PATH")
+    return planfile.load(Path(args.plan))
+
+
+def _write_plan_file(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as e:
+        raise UsageError(f"{path}: cannot write the plan file: {e.strerror}") from e
+
+
+Views = dict[str, Callable[[], str]]
+
+
+def _plan_views(result: Plan, region: str) -> Views:
+    from reconciler import render
+
+    return {
+        "text": lambda: render.plan_text(result, region),
+        "color": lambda: render.plan_text(result, region, color=True),
+        "json": lambda: render.plan_json(result, region),
+        "markdown": lambda: render.plan_markdown(result, region),
+    }
+
+
+def _report_views(report: ApplyReport, region: str) -> Views:
+    from reconciler import render
+
+    return {
+        "text": lambda: render.report_text(report, region),
+        "color": lambda: render.report_text(report, region, color=True),
+        "json": lambda: render.report_json(report, region),
+        "markdown": lambda: render.report_markdown(report, region),
+    }
+
+
+def _emit(args: argparse.Namespace, environ: Mapping[str, str], views: Views) -> None:
+    """Print the chosen view; append the Markdown one to a GitHub step summary if there is one."""
+    output: str = args.output
+    if output == "text" and _color(environ):
+        output = "color"
+    print(views[output](), end="")
+    summary = environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        try:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(views["markdown"]() + "\n")
+        except OSError as e:
+            print(f"warning: cannot append to GITHUB_STEP_SUMMARY: {e.strerror}", file=sys.stderr)
 
 
 @contextmanager

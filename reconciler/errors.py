@@ -63,3 +63,7 @@ class CloudError(ReconcilerError):
 
 class SandboxError(ReconcilerError):
     """The local Bedrock emulator cannot be started or its state file is unusable."""
+
+
+class StalePlanError(ReconcilerError):
+    """A saved plan no longer matches the account (or scope, or region); nothing was changed."""

@@ -187,10 +187,47 @@ def _for_undeclared(found: ObservedModel) -> Action:
     return Action(ActionKind.DELETE, found.name, "no manifest declares it any more", found.arn)
 
 
-def check_empty_source(result: Plan, desired: DesiredState, allow_empty: bool) -> None:
+DEFAULT_MAX_DELETE_PERCENT = 30.0
+BUDGET_MIN_MANAGED = 10
+_MANAGED = frozenset(
+    {
+        ActionKind.REPLACE,
+        ActionKind.UPDATE_TAGS,
+        ActionKind.DELETE,
+        ActionKind.RELEASE,
+        ActionKind.BLOCKED,
+        ActionKind.NOOP,
+    }
+)
+_DESTRUCTIVE = frozenset({ActionKind.DELETE, ActionKind.REPLACE})
+
+
+def check_deletion_budget(
+    result: Plan, max_percent: float = DEFAULT_MAX_DELETE_PERCENT, force: bool = False
+) -> None:
+    """Refuse a plan that deletes or replaces too large a share of the managed models.
+
+    Applies once at least BUDGET_MIN_MANAGED models are managed, as octoDNS does for records.
+    """
+    managed = sum(a.kind in _MANAGED for a in result.actions)
+    doomed = [a.name for a in result.actions if a.kind in _DESTRUCTIVE]
+    if force or managed < BUDGET_MIN_MANAGED or not doomed:
+        return
+    share = 100.0 * len(doomed) / managed
+    if share <= max_percent:
+        return
+    names = ", ".join(doomed[:10]) + (", ..." if len(doomed) > 10 else "")
+    raise UnsafePlanError(
+        f"the plan deletes or replaces {len(doomed)} of {managed} managed models "
+        f"({share:.0f}% > {max_percent:g}%): {names}; refusing. "
+        "Raise --max-delete-percent or pass --force if this is intended"
+    )
+
+
+def check_empty_source(result: Plan, declared: int, allow_empty: bool) -> None:
     """Refuse to prune every managed model because the manifest source came up empty."""
     prunes = [a for a in result.actions if a.kind in PRUNES]
-    if desired.models or not prunes or allow_empty:
+    if declared or not prunes or allow_empty:
         return
     names = ", ".join(a.name for a in prunes[:5]) + (", ..." if len(prunes) > 5 else "")
     raise UnsafePlanError(

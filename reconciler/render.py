@@ -118,3 +118,96 @@ def _summary_line(title: str, summary: dict[str, int]) -> str:
     if not summary:
         return f"{title}: nothing to do."
     return f"{title}: " + ", ".join(f"{count} {kind}" for kind, count in summary.items()) + "."
+
+
+_MD_ICONS = {
+    ActionKind.CREATE: "🟢",
+    ActionKind.REPLACE: "🔴",
+    ActionKind.UPDATE_TAGS: "🟡",
+    ActionKind.DELETE: "🔴",
+    ActionKind.RELEASE: "🟡",
+    ActionKind.CONFLICT: "⛔",
+    ActionKind.BLOCKED: "⛔",
+    ActionKind.NOOP: "⚪",
+}
+_DESTRUCTIVE = (ActionKind.REPLACE, ActionKind.DELETE)
+
+
+def plan_markdown(plan: Plan, region: str) -> str:
+    """The plan as a Markdown report for a pull-request comment or a step summary."""
+    return _markdown("Plan", plan, region, [(a, None) for a in plan.actions])
+
+
+def report_markdown(report: ApplyReport, region: str) -> str:
+    """The apply report as Markdown: the plan's table with a result column."""
+    rows = [(r.action, r) for r in report.results]
+    return _markdown("Apply", report.plan, region, rows)
+
+
+def _markdown(
+    title: str, plan: Plan, region: str, rows: Sequence[tuple[Action, ActionResult | None]]
+) -> str:
+    summary = plan.summary()
+    counts = " · ".join(f"{n} {kind}" for kind, n in summary.items()) or "nothing to do"
+    lines = [
+        f"### Bedrock custom models: {title.lower()} for scope `{plan.scope}` in `{region}`",
+        "",
+        f"**{counts}**",
+        "",
+    ]
+    lines += _markdown_warnings(plan)
+    with_result = title == "Apply"
+    changed = [(a, r) for a, r in rows if a.kind is not ActionKind.NOOP]
+    unchanged = [(a, r) for a, r in rows if a.kind is ActionKind.NOOP]
+    if changed:
+        lines += _markdown_table(changed, with_result)
+    if unchanged:
+        lines += ["", f"<details><summary>{len(unchanged)} in sync</summary>", ""]
+        lines += _markdown_table(unchanged, with_result)
+        lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_warnings(plan: Plan) -> list[str]:
+    lines = []
+    destructive = [a for a in plan.actions if a.kind in _DESTRUCTIVE]
+    if destructive:
+        names = ", ".join(f"`{a.name}`" for a in destructive)
+        lines += [
+            "> [!CAUTION]",
+            f"> **{len(destructive)} model(s) will be deleted or replaced:** {names}",
+            "",
+        ]
+    if plan.errors:
+        names = ", ".join(f"`{a.name}`" for a in plan.errors)
+        lines += [
+            "> [!WARNING]",
+            f"> **{len(plan.errors)} action(s) cannot be applied** (conflict or blocked): {names}",
+            "",
+        ]
+    return lines
+
+
+def _markdown_table(
+    rows: Sequence[tuple[Action, ActionResult | None]], with_result: bool
+) -> list[str]:
+    header = "| | action | model | reason | declared at |"
+    rule = "|---|---|---|---|---|"
+    if with_result:
+        header += " result |"
+        rule += "---|"
+    lines = [header, rule]
+    for action, result in rows:
+        kind = action.kind.value
+        if action.kind in _DESTRUCTIVE or action.kind in (ActionKind.CONFLICT, ActionKind.BLOCKED):
+            kind = f"**{kind}**"
+        source = f"`{action.source}`" if action.source else "—"
+        cells = [_MD_ICONS[action.kind], kind, f"`{action.name}`", _cell(action.reason), source]
+        if with_result:
+            cells.append(_cell(_result_text(result)) if result else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,223 @@
+"""Saved plans: ``plan --out FILE`` and ``apply --plan FILE``.
+
+A saved plan holds the exact actions to execute (with the manifests they came from) and a
+snapshot of the part of the account it was computed from: every model managed by the
+scope and every model holding a declared name (their ARNs, statuses and tags), and the
+declared names it found absent. ``apply --plan`` re-reads the account and refuses, saying
+what changed, when that snapshot no longer holds, so what is applied is exactly what was
+reviewed, or nothing. The file is versioned JSON, readable by people. No I/O beyond the
+file itself; called by ``cli``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from reconciler import __version__
+from reconciler.desired import CustomModelManifest, DeclaredModel, DesiredState
+from reconciler.errors import StalePlanError, UsageError
+from reconciler.observed import STATUS_FAILED, ObservedState
+from reconciler.plan import Action, ActionKind, Plan
+
+FORMAT = "bedrock-reconciler/plan"
+VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SavedModel(_Strict):
+    arn: str
+    status: str
+    tags: dict[str, str]
+
+
+class SavedAction(_Strict):
+    action: ActionKind
+    name: str
+    arn: str | None
+    reason: str
+    source: str | None
+    manifest: dict[str, Any] | None = None
+    set_tags: dict[str, str] = {}
+    remove_tag_keys: list[str] = []
+
+
+class Snapshot(_Strict):
+    models: dict[str, SavedModel]
+    absent: list[str]
+
+
+class PlanFile(_Strict):
+    format: Literal["bedrock-reconciler/plan"]
+    version: Literal[1]
+    created_by: str
+    scope: str
+    region: str
+    manifests: dict[str, Any]
+    declared: int
+    observed: Snapshot
+    actions: list[SavedAction]
+    summary: dict[str, int]
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """A plan read back from a file, ready to check against the account and execute."""
+
+    plan: Plan
+    region: str
+    declared: int
+    snapshot: Snapshot
+    names: frozenset[str]
+
+
+def snapshot(observed: ObservedState, scope: str, names: Iterable[str]) -> Snapshot:
+    """The part of the account a plan relies on."""
+    wanted = frozenset(names)
+    models = {
+        m.name: SavedModel(arn=m.arn, status=m.status, tags=dict(sorted(m.tags.items())))
+        for m in observed.models
+        if m.is_managed_by(scope) or m.name in wanted
+    }
+    return Snapshot(models=models, absent=sorted(wanted - models.keys()))
+
+
+def dumps(plan: Plan, region: str, desired: DesiredState, observed: ObservedState) -> str:
+    """The saved-plan document for ``plan``."""
+    names = [m.name for m in desired.models]
+    document = PlanFile(
+        format=FORMAT,
+        version=VERSION,
+        created_by=f"bedrock-reconciler {__version__}",
+        scope=plan.scope,
+        region=region,
+        manifests={"files": list(desired.files), "digest": _digest(desired)},
+        declared=len(desired.models),
+        observed=snapshot(observed, plan.scope, names),
+        actions=[_saved_action(a) for a in plan.actions],
+        summary=plan.summary(),
+    )
+    return json.dumps(document.model_dump(mode="json"), indent=2) + "\n"
+
+
+def load(path: Path) -> SavedPlan:
+    """Read a saved plan; a file that is not one is a clear error."""
+    try:
+        document = PlanFile.model_validate_json(path.read_bytes())
+        actions = tuple(_action(a) for a in document.actions)
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read the plan file: {e.strerror}") from e
+    except (ValidationError, ValueError) as e:
+        raise UsageError(f"{path}: not a saved plan of this version ({_first_error(e)})") from e
+    names = frozenset(a.name for a in actions if a.declared) | frozenset(document.observed.absent)
+    return SavedPlan(
+        plan=Plan(scope=document.scope, actions=actions),
+        region=document.region,
+        declared=document.declared,
+        snapshot=document.observed,
+        names=names,
+    )
+
+
+def check_fresh(saved: SavedPlan, observed: ObservedState, scope: str, region: str) -> None:
+    """Refuse, naming every difference, when the account or target moved since the plan."""
+    changes = []
+    if saved.plan.scope != scope:
+        changes.append(f"the plan is for scope {saved.plan.scope!r}, not {scope!r}")
+    if saved.region != region:
+        changes.append(f"the plan is for region {saved.region}, not {region}")
+    if not changes:
+        changes = diff(saved.snapshot, snapshot(observed, scope, saved.names))
+    if changes:
+        listed = "\n".join(f"  - {c}" for c in changes)
+        raise StalePlanError(
+            f"{listed}\nthe saved plan is stale ({len(changes)} change(s) since it was made); "
+            "nothing was changed. Make a new plan"
+        )
+
+
+def diff(before: Snapshot, after: Snapshot) -> list[str]:
+    """What differs between two snapshots, one line per change, in name order."""
+    changes = []
+    for name in sorted(before.models.keys() | after.models.keys()):
+        old, new = before.models.get(name), after.models.get(name)
+        if old is None and new is not None:
+            was = "absent" if name in before.absent else "not managed"
+            changes.append(f"{name}: was {was}, now exists ({new.arn})")
+        elif old is not None and new is None:
+            changes.append(f"{name}: {old.arn} is gone (deleted or no longer managed)")
+        elif old is not None and new is not None:
+            changes.extend(f"{name}: {c}" for c in _model_changes(old, new))
+    return changes
+
+
+def _model_changes(old: SavedModel, new: SavedModel) -> list[str]:
+    changes = []
+    if old.arn != new.arn:
+        changes.append(f"replaced ({old.arn} -> {new.arn})")
+    # Creating -> Active is the import finishing, not a change a reviewer needs to see again.
+    if (old.status == STATUS_FAILED) != (new.status == STATUS_FAILED):
+        changes.append(f"status {old.status} -> {new.status}")
+    changes.extend(_tag_changes(old.tags, new.tags))
+    return changes
+
+
+def _tag_changes(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
+    changes = []
+    for key in sorted(old.keys() | new.keys()):
+        if old.get(key) != new.get(key):
+            changes.append(f"tag {key}: {old.get(key)!r} -> {new.get(key)!r}")
+    return changes
+
+
+def _saved_action(action: Action) -> SavedAction:
+    declared = action.declared
+    return SavedAction(
+        action=action.kind,
+        name=action.name,
+        arn=action.arn,
+        reason=action.reason,
+        source=action.source,
+        manifest=declared.manifest.model_dump(mode="json", exclude_none=True) if declared else None,
+        set_tags=dict(action.set_tags),
+        remove_tag_keys=list(action.remove_tag_keys),
+    )
+
+
+def _action(saved: SavedAction) -> Action:
+    declared = None
+    if saved.manifest is not None:
+        manifest = CustomModelManifest.model_validate(saved.manifest)
+        file, _, line = (saved.source or ":0").rpartition(":")
+        declared = DeclaredModel(manifest=manifest, file=file, line=int(line or 0))
+    return Action(
+        kind=saved.action,
+        name=saved.name,
+        reason=saved.reason,
+        arn=saved.arn,
+        declared=declared,
+        set_tags=tuple(saved.set_tags.items()),
+        remove_tag_keys=tuple(saved.remove_tag_keys),
+    )
+
+
+def _first_error(error: ValueError) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        return ".".join(str(p) for p in first["loc"]) + f": {first['msg']}"
+    return str(error)
+
+
+def _digest(desired: DesiredState) -> str:
+    manifests = [m.manifest.model_dump(mode="json") for m in desired.models]
+    encoded = json.dumps(manifests, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()
