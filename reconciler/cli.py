@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -115,6 +118,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_safety_options(apply)
     apply.set_defaults(handler=cmd_apply)
+
+    watch = commands.add_parser(
+        "watch", parents=[shared], help="reconcile continuously (the container's mode)"
+    )
+    _add_paths(watch)
+    watch.add_argument(
+        "--interval", type=float, default=300.0, metavar="SECONDS", help="full resync period"
+    )
+    watch.add_argument(
+        "--metrics-port", type=int, metavar="PORT", help="serve /healthz, /readyz, /metrics"
+    )
+    watch.add_argument(
+        "--log-format", choices=("json", "text"), help="default: text on a terminal, else JSON"
+    )
+    _add_safety_options(watch)
+    watch.set_defaults(handler=cmd_watch)
 
     schema = commands.add_parser("schema", parents=[shared], help="print the manifest JSON Schema")
     schema.set_defaults(handler=cmd_schema)
@@ -239,6 +258,56 @@ def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if report.failed:
         print(f"error: {len(report.failed)} action(s) failed", file=sys.stderr)
         return EXIT_ERROR
+    return EXIT_OK
+
+
+def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from reconciler import logs
+    from reconciler.aws.client import instrument
+    from reconciler.health import HealthServer
+    from reconciler.metrics import Metrics
+    from reconciler.watch import Watcher, WatchOptions
+
+    if not args.interval > 0:
+        raise UsageError(f"--interval must be a positive number of seconds, got {args.interval:g}")
+    options = WatchOptions(
+        paths=tuple(args.paths or DEFAULT_PATHS),
+        scope=_scope(args, environ),
+        interval=args.interval,
+        allow_empty=args.allow_empty,
+        concurrency=_concurrency(args),
+        max_delete_percent=args.max_delete_percent,
+        force=args.force,
+    )
+    logger = logs.setup(args.log_format)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    metrics = Metrics()
+    with _account(args, environ) as (client, region):
+        instrument(
+            client,
+            lambda op: metrics.api_calls.labels(operation=op).inc(),
+            lambda op: metrics.throttles.labels(operation=op).inc(),
+        )
+        watcher = Watcher(options, client, logger, metrics, stop=stop)
+        server = None
+        if args.metrics_port is not None:
+            server = HealthServer(
+                args.metrics_port, metrics.registry, watcher.healthy, lambda: watcher.ready
+            )
+        logs.event(
+            logger,
+            logging.INFO,
+            "started",
+            f"watching {', '.join(options.paths)}",
+            reason=f"scope={options.scope} region={region}",
+        )
+        try:
+            watcher.run()
+        finally:
+            if server is not None:
+                server.close()
     return EXIT_OK
 
 

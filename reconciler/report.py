@@ -25,6 +25,7 @@ class ActionResult:
     outcome: Outcome
     error: str | None = None
     arn: str | None = None
+    code: str | None = None
 
 
 @dataclass(frozen=True)

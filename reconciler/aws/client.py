@@ -9,6 +9,7 @@ in seconds, not minutes. Called by ``cli``; clients are passed to ``reader`` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,3 +60,29 @@ def bedrock_client(settings: AwsSettings) -> Any:
 def region_of(client: Any) -> str:
     """The region a client talks to."""
     return str(client.meta.region_name)
+
+
+_THROTTLE_CODES = frozenset(
+    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+)
+
+
+def instrument(
+    client: Any, on_attempt: Callable[[str], None], on_throttle: Callable[[str], None]
+) -> None:
+    """Call ``on_attempt(operation)`` for every HTTP attempt, ``on_throttle`` when throttled.
+
+    botocore emits ``needs-retry`` once per attempt, retries included, so this counts what
+    the API really saw.
+    """
+
+    def observe(**kwargs: Any) -> None:
+        operation = kwargs["operation"].name
+        on_attempt(operation)
+        response = kwargs.get("response")
+        if response is not None:
+            code = response[1].get("Error", {}).get("Code", "")
+            if code in _THROTTLE_CODES:
+                on_throttle(operation)
+
+    client.meta.events.register("needs-retry.bedrock", observe)

@@ -27,17 +27,29 @@ from reconciler.report import ActionResult, ApplyReport, Outcome
 MAX_TOKEN_ROLLS = 5
 
 
-def apply(plan: Plan, client: Any, *, concurrency: int = 8, prune: bool = True) -> ApplyReport:
-    """Execute every action of ``plan``; failures are recorded, never raised."""
-    runner = _Runner(client, plan.scope, prune)
+def apply(
+    plan: Plan,
+    client: Any,
+    *,
+    concurrency: int = 8,
+    prune: bool = True,
+    stopping: Callable[[], bool] = lambda: False,
+) -> ApplyReport:
+    """Execute every action of ``plan``; failures are recorded, never raised.
+
+    Once ``stopping()`` is true no new action starts (they are reported skipped); an action
+    already running finishes, so a replace whose delete was sent still sends its create.
+    """
+    runner = _Runner(client, plan.scope, prune, stopping)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         results = tuple(pool.map(runner.run, plan.actions))
     return ApplyReport(plan=plan, results=results)
 
 
 class _Runner:
-    def __init__(self, client: Any, scope: str, prune: bool) -> None:
+    def __init__(self, client: Any, scope: str, prune: bool, stopping: Callable[[], bool]) -> None:
         self.client = client
+        self.stopping = stopping
         self.scope = scope
         self.prune = prune
         self._handlers: Mapping[ActionKind, Callable[[Action], str | None]] = {
@@ -55,10 +67,12 @@ class _Runner:
             return ActionResult(action, Outcome.FAILED, action.reason, action.arn)
         if action.kind in PRUNES and not self.prune:
             return ActionResult(action, Outcome.SKIPPED, "skipped: --no-prune", action.arn)
+        if self.stopping():
+            return ActionResult(action, Outcome.SKIPPED, "skipped: shutting down", action.arn)
         try:
             arn = self._handlers[action.kind](action)
         except CloudError as e:
-            return ActionResult(action, Outcome.FAILED, str(e), action.arn)
+            return ActionResult(action, Outcome.FAILED, str(e), action.arn, e.code or None)
         return ActionResult(action, Outcome.DONE, arn=arn)
 
     def _create(self, action: Action) -> str:

@@ -1,0 +1,86 @@
+"""Prometheus metrics of the watch loop, in a registry of their own (one per loop).
+
+Called by ``watch`` (which records) and ``health`` (which serves ``generate_latest``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from reconciler.observed import ObservedState
+from reconciler.report import ApplyReport
+
+_DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+class Metrics:
+    """Every metric ``reconciler watch`` exposes on /metrics."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.runs = Counter(
+            "reconciler_reconcile_runs", "Reconcile passes by result", ["result"], registry=r
+        )
+        self.duration = Histogram(
+            "reconciler_reconcile_duration_seconds",
+            "Duration of reconcile passes",
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.actions = Counter(
+            "reconciler_actions", "Actions by kind and result", ["action", "result"], registry=r
+        )
+        self.failures = Counter(
+            "reconciler_action_failures",
+            "Failed actions by kind and reason",
+            ["action", "reason"],
+            registry=r,
+        )
+        self.managed = Gauge("reconciler_managed_models", "Models managed by the scope", registry=r)
+        self.models = Gauge(
+            "reconciler_models", "Models the account owns, by status", ["status"], registry=r
+        )
+        self.drift = Counter(
+            "reconciler_drift_corrections",
+            "Changes made while the manifests had not changed",
+            registry=r,
+        )
+        self.manifest_errors = Counter(
+            "reconciler_manifest_errors", "Manifest loads that failed validation", registry=r
+        )
+        self.api_calls = Counter(
+            "reconciler_api_calls", "AWS API calls by operation", ["operation"], registry=r
+        )
+        self.throttles = Counter(
+            "reconciler_api_throttles",
+            "Throttled AWS API calls by operation",
+            ["operation"],
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "reconciler_last_success_timestamp_seconds",
+            "Unix time of the last successful reconcile",
+            registry=r,
+        )
+
+    def observed(self, state: ObservedState, scope: str) -> None:
+        """Record what the account holds."""
+        self.managed.set(sum(m.is_managed_by(scope) for m in state.models))
+        statuses = Tally(m.status for m in state.models)
+        for status in ("Active", "Creating", "Failed"):
+            self.models.labels(status=status).set(statuses[status])
+
+    def applied(self, report: ApplyReport, drift: bool) -> None:
+        """Record the results of an apply."""
+        for result in report.results:
+            kind = result.action.kind.value
+            self.actions.labels(action=kind, result=result.outcome.value).inc()
+            if result.outcome.value == "failed":
+                reason = result.code or result.action.kind.value
+                self.failures.labels(action=kind, reason=reason).inc()
+        if drift:
+            changed = [r for r in report.results if r.outcome.value == "done"]
+            self.drift.inc(sum(r.action.kind.value != "noop" for r in changed))

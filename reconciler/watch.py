@@ -1,0 +1,246 @@
+"""``reconciler watch``: the long-lived loop that keeps the account matching the manifests.
+
+It reconciles once at start, then on every manifest change (watchfiles events, debounced so
+an editor's burst of writes or a git checkout is one pass), every ``interval`` seconds (with
+jitter) as a full resync that heals drift, and when a failed model's backoff expires.
+Safety first: a broken manifest keeps the last good desired state and prunes nothing; an
+empty source prunes nothing unless allowed; a model that keeps failing backs off alone; no
+API error, throttle or lost network ends the loop. Called by ``cli``; the client, clock and
+random source are injected.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import watchfiles
+
+from reconciler import manifests
+from reconciler.aws import executor
+from reconciler.aws.reader import read_account
+from reconciler.backoff import Backoff
+from reconciler.desired import DesiredState
+from reconciler.errors import ManifestError, ReconcilerError, UnsafePlanError
+from reconciler.logs import event
+from reconciler.metrics import Metrics
+from reconciler.plan import (
+    CHANGES,
+    PRUNES,
+    ActionKind,
+    Plan,
+    check_deletion_budget,
+    check_empty_source,
+    plan,
+)
+from reconciler.report import ApplyReport, Outcome
+
+_DESTRUCTIVE = frozenset({ActionKind.DELETE, ActionKind.REPLACE, ActionKind.RELEASE})
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """How the loop behaves; the defaults are the CLI's."""
+
+    paths: tuple[str, ...]
+    scope: str
+    interval: float = 300.0
+    jitter: float = 0.1
+    allow_empty: bool = False
+    concurrency: int = 8
+    max_delete_percent: float = 30.0
+    force: bool = False
+    debounce_ms: int = 300
+    tick_ms: int = 500
+    stall_seconds: float = 120.0
+    backoff_base: float = 10.0
+    backoff_cap: float = 600.0
+
+
+@dataclass
+class Watcher:
+    """One reconcile loop over one account and scope."""
+
+    options: WatchOptions
+    client: Any
+    logger: logging.Logger
+    metrics: Metrics = field(default_factory=Metrics)
+    clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time
+    rand: Callable[[], float] = random.random
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        o = self.options
+        self.backoff = Backoff(self.clock, o.backoff_base, o.backoff_cap, self.rand)
+        self.last_tick = self.clock()
+        self.ready = False
+        self.passes = 0
+        self._good: DesiredState | None = None
+        self._broken = False
+        self._last_applied: DesiredState | None = None
+        self._next_resync = 0.0
+
+    def healthy(self) -> bool:
+        """Whether the loop ticked recently."""
+        return self.clock() - self.last_tick < self.options.stall_seconds
+
+    def run(self) -> None:
+        """Reconcile until ``stop`` is set."""
+        self.reconcile("start")
+        for changes in self._events():
+            self._tick()
+            if self.stop.is_set():
+                break
+            if changes:
+                self.reconcile("manifests changed")
+            elif self.clock() >= self._next_resync:
+                self.reconcile("resync")
+            elif self.backoff.take_due():
+                self.reconcile("retry")
+        event(self.logger, logging.INFO, "stopped", "watch loop stopped")
+
+    def reconcile(self, trigger: str) -> None:
+        """One pass: load, read, plan, apply what is allowed. Never raises."""
+        started = self.clock()
+        self._tick()
+        result = "error"
+        try:
+            result = self._pass(trigger)
+        except ReconcilerError as e:
+            event(self.logger, logging.ERROR, "reconcile_failed", str(e), reason=trigger)
+        except Exception as e:  # the loop must outlive any bug or fault in one pass
+            self.logger.exception("unexpected error", extra={"event": "reconcile_crashed"})
+            event(self.logger, logging.ERROR, "reconcile_failed", repr(e), reason=trigger)
+        finally:
+            self.passes += 1
+            self.ready = True
+            self.metrics.runs.labels(result=result).inc()
+            self.metrics.duration.observe(self.clock() - started)
+            self._next_resync = self.clock() + self._interval()
+            self._tick()
+
+    def _pass(self, trigger: str) -> str:
+        desired = self._desired()
+        if desired is None:
+            return "manifest_error"
+        observed = read_account(self.client, concurrency=self.options.concurrency)
+        self.metrics.observed(observed, self.options.scope)
+        planned = plan(desired, observed, self.options.scope)
+        for action in planned.actions:
+            if action.kind is ActionKind.NOOP:
+                self.backoff.succeeded(action.name)
+        runnable = self._allowed(planned, desired)
+        report = executor.apply(
+            runnable, self.client, concurrency=self.options.concurrency, stopping=self._stopping
+        )
+        drift = trigger != "manifests changed" and desired == self._last_applied
+        self._record(report, drift)
+        self._last_applied = desired
+        if report.failed:
+            return "partial"
+        self.metrics.last_success.set(self.wall())
+        return "success"
+
+    def _desired(self) -> DesiredState | None:
+        """The manifests now, or the last good ones if they are broken now."""
+        try:
+            self._good = manifests.load(list(self.options.paths))
+            self._broken = False
+        except ReconcilerError as e:
+            self._broken = True
+            self.metrics.manifest_errors.inc()
+            problems = e.problems if isinstance(e, ManifestError) else ()
+            for problem in problems:
+                event(self.logger, logging.ERROR, "manifest_invalid", str(problem))
+            kept = "keeping the last good manifests" if self._good else "nothing to apply yet"
+            event(
+                self.logger,
+                logging.ERROR,
+                "manifests_broken",
+                f"{e}".splitlines()[-1] + f"; {kept}; nothing will be pruned",
+            )
+        return self._good
+
+    def _allowed(self, planned: Plan, desired: DesiredState) -> Plan:
+        """The plan's changes that safety checks and backoff allow now."""
+        blocked: frozenset[ActionKind] = frozenset()
+        try:
+            if self._broken:
+                raise UnsafePlanError("the manifests are broken")
+            check_empty_source(planned, len(desired.models), self.options.allow_empty)
+        except UnsafePlanError as e:
+            blocked = PRUNES
+            self._skip_note(planned, blocked, str(e))
+        try:
+            check_deletion_budget(planned, self.options.max_delete_percent, self.options.force)
+        except UnsafePlanError as e:
+            blocked = blocked | _DESTRUCTIVE
+            self._skip_note(planned, _DESTRUCTIVE, str(e))
+        actions = tuple(
+            a
+            for a in planned.actions
+            if a.kind in CHANGES | {ActionKind.CONFLICT, ActionKind.BLOCKED}
+            and a.kind not in blocked
+            and self.backoff.ready(a.name)
+        )
+        return replace(planned, actions=actions)
+
+    def _skip_note(self, planned: Plan, kinds: frozenset[ActionKind], why: str) -> None:
+        if any(a.kind in kinds for a in planned.actions):
+            event(self.logger, logging.ERROR, "prune_refused", why.splitlines()[-1])
+
+    def _record(self, report: ApplyReport, drift: bool) -> None:
+        self.metrics.applied(report, drift)
+        for r in report.results:
+            name, kind = r.action.name, r.action.kind.value
+            if r.outcome is Outcome.FAILED:
+                delay = self.backoff.failed(name)
+                event(
+                    self.logger,
+                    logging.WARNING,
+                    "action_failed",
+                    f"{r.error}; next attempt in {delay:.0f}s",
+                    model=name,
+                    action=kind,
+                    reason=r.code or kind,
+                )
+            elif r.outcome is Outcome.DONE:
+                self.backoff.succeeded(name)
+                label = "drift_corrected" if drift else "action_done"
+                event(self.logger, logging.INFO, label, r.action.reason, model=name, action=kind)
+
+    def _events(self) -> Iterator[set[tuple[watchfiles.Change, str]]]:
+        """File changes (an empty set on each quiet tick) until ``stop`` is set."""
+        while not self.stop.is_set():
+            roots = [p for p in self.options.paths if Path(p).exists()]
+            if not roots:
+                self.stop.wait(self.options.tick_ms / 1000)
+                yield set()
+                continue
+            yield from watchfiles.watch(
+                *roots,
+                debounce=self.options.debounce_ms,
+                step=50,
+                rust_timeout=self.options.tick_ms,
+                yield_on_timeout=True,
+                stop_event=self.stop,
+                raise_interrupt=False,
+            )
+
+    def _interval(self) -> float:
+        spread = self.options.jitter * (2 * self.rand() - 1)
+        return self.options.interval * (1 + spread)
+
+    def _stopping(self) -> bool:
+        self._tick()
+        return self.stop.is_set()
+
+    def _tick(self) -> None:
+        self.last_tick = self.clock()
