@@ -300,8 +300,7 @@ def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             logger,
             logging.INFO,
             "started",
-            f"watching {', '.join(options.paths)}",
-            reason=f"scope={options.scope} region={region}",
+            f"watching {', '.join(options.paths)} for scope {options.scope!r} in {region}",
         )
         try:
             watcher.run()

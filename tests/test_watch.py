@@ -1,0 +1,223 @@
+"""The watch loop against the HTTP emulator: events, resyncs, drift, backoff, health, signals."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.health import HealthServer
+from reconciler.watch import Watcher, WatchOptions
+from tests.helpers import manifest, models, write
+
+
+class Running:
+    """A Watcher running in a thread, stopped at the end of the test."""
+
+    def __init__(self, watcher: Watcher) -> None:
+        self.watcher = watcher
+        self.thread = threading.Thread(target=watcher.run, daemon=True)
+
+    def __enter__(self) -> Watcher:
+        self.thread.start()
+        return self.watcher
+
+    def __exit__(self, *exc: object) -> None:
+        self.watcher.stop.set()
+        self.thread.join(timeout=10)
+        assert not self.thread.is_alive()
+
+
+def eventually(check: Callable[[], bool], within: float) -> float:
+    """Seconds until ``check()`` held; fails the test after ``within`` seconds."""
+    start = time.monotonic()
+    while time.monotonic() - start < within:
+        try:
+            if check():
+                return time.monotonic() - start
+        except Exception:  # the account may be failing on purpose; ask again
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"not true within {within} s")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    folder = tmp_path / "manifests"
+    write(folder, "a.yaml", manifest("alpha", tags={"team": "a"}))
+    return folder
+
+
+@pytest.fixture
+def make(repo: Path, emulator: Any) -> Iterator[Callable[..., Running]]:
+    def build(**overrides: Any) -> Running:
+        settings: dict[str, Any] = {
+            "paths": (str(repo),),
+            "scope": "default",
+            "interval": 60.0,
+            "debounce_ms": 100,
+            "tick_ms": 100,
+            "backoff_base": 0.4,
+            "backoff_cap": 5.0,
+        }
+        settings.update(overrides)
+        logger = logging.getLogger(f"test-watch-{id(settings)}")
+        return Running(Watcher(WatchOptions(**settings), emulator.client(), logger))
+
+    yield build
+
+
+def names(emulator: Any) -> list[str]:
+    return sorted(models(emulator.client()))
+
+
+def test_reconciles_at_start_and_a_new_manifest_within_two_seconds(
+    make: Callable[..., Running], repo: Path, emulator: Any
+) -> None:
+    with make() as watcher:
+        eventually(lambda: names(emulator) == ["alpha"], within=5)
+        eventually(lambda: watcher.ready, within=1)
+        write(repo, "b.yaml", manifest("beta"))
+        took = eventually(lambda: "beta" in names(emulator), within=2)
+    assert took < 2
+
+
+def test_an_edited_tag_is_applied(make: Callable[..., Running], repo: Path, emulator: Any) -> None:
+    with make():
+        eventually(lambda: names(emulator) == ["alpha"], within=5)
+        write(repo, "a.yaml", manifest("alpha", tags={"team": "b"}))
+        eventually(lambda: models(emulator.client())["alpha"]["tags"]["team"] == "b", within=2)
+
+
+def test_resync_heals_a_deleted_model_and_changed_tags(
+    make: Callable[..., Running], emulator: Any
+) -> None:
+    with make(interval=1.0) as watcher:
+        eventually(lambda: names(emulator) == ["alpha"], within=5)
+        client = emulator.client()
+        arn = models(client)["alpha"]["modelArn"]
+        client.tag_resource(resourceARN=arn, tags=[{"key": "team", "value": "hacked"}])
+        eventually(lambda: models(client)["alpha"]["tags"]["team"] == "a", within=3)
+        client.delete_custom_model(modelIdentifier=arn)
+        eventually(lambda: "alpha" in names(emulator), within=3)
+        assert watcher.metrics.drift._value.get() >= 2
+
+
+def test_a_broken_manifest_prunes_nothing_and_the_loop_goes_on(
+    make: Callable[..., Running], repo: Path, emulator: Any
+) -> None:
+    write(repo, "b.yaml", manifest("beta"))
+    with make(interval=0.5) as watcher:
+        eventually(lambda: names(emulator) == ["alpha", "beta"], within=5)
+        (repo / "b.yaml").write_text("apiVersion: [broken\n")
+        passes = watcher.passes
+        eventually(lambda: watcher.passes >= passes + 3, within=5)
+        assert names(emulator) == ["alpha", "beta"]
+        assert watcher.metrics.manifest_errors._value.get() >= 1
+        write(repo, "b.yaml", manifest("gamma"))
+        eventually(lambda: names(emulator) == ["alpha", "gamma"], within=3)
+
+
+def test_an_empty_folder_never_prunes(
+    make: Callable[..., Running], repo: Path, emulator: Any
+) -> None:
+    with make(interval=0.5) as watcher:
+        eventually(lambda: names(emulator) == ["alpha"], within=5)
+        (repo / "a.yaml").unlink()
+        passes = watcher.passes
+        eventually(lambda: watcher.passes >= passes + 3, within=5)
+        assert names(emulator) == ["alpha"]
+
+
+def test_a_failing_model_backs_off_while_others_converge(
+    make: Callable[..., Running], repo: Path, emulator: Any
+) -> None:
+    write(repo, "b.yaml", manifest("beta"))
+    with make(interval=60.0, backoff_base=0.4, backoff_cap=5.0):
+        eventually(lambda: names(emulator) == ["alpha", "beta"], within=5)
+        emulator.backend.set_in_use("beta", True)
+        deletes = emulator.backend.calls["DeleteCustomModel"]
+        (repo / "b.yaml").unlink()
+        time.sleep(0.5)
+        write(repo, "c.yaml", manifest("gamma"))
+        eventually(lambda: "gamma" in names(emulator), within=2)
+        time.sleep(3.0)
+        attempts = emulator.backend.calls["DeleteCustomModel"] - deletes
+    # Unbounded retries on every 0.1 s tick would make ~35 attempts; backoff allows ~4.
+    assert 2 <= attempts <= 6
+    assert "beta" in names(emulator)
+
+
+def test_api_errors_never_end_the_loop(make: Callable[..., Running], emulator: Any) -> None:
+    emulator.backend.fail_next("ListCustomModels", "AccessDeniedException", times=3)
+    with make(interval=0.3) as watcher:
+        eventually(lambda: names(emulator) == ["alpha"], within=8)
+        assert watcher.metrics.runs.labels(result="error")._value.get() >= 1
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_health_ready_and_metrics(make: Callable[..., Running], emulator: Any) -> None:
+    running = make()
+    watcher = running.watcher
+    server = HealthServer(0, watcher.metrics.registry, watcher.healthy, lambda: watcher.ready)
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        assert get(f"{base}/readyz")[0] == 503
+        with running:
+            eventually(lambda: get(f"{base}/readyz")[0] == 200, within=5)
+            assert get(f"{base}/healthz") == (200, "ok\n")
+            status, body = get(f"{base}/metrics")
+            assert status == 200
+            assert 'reconciler_reconcile_runs_total{result="success"}' in body
+            assert 'reconciler_actions_total{action="create",result="done"} 1.0' in body
+            assert "reconciler_managed_models" in body
+            assert "reconciler_reconcile_duration_seconds_bucket" in body
+            assert "reconciler_last_success_timestamp_seconds" in body
+            watcher.last_tick -= 10_000
+            assert get(f"{base}/healthz")[0] == 503
+        assert get(f"{base}/nope")[0] == 404
+    finally:
+        server.close()
+
+
+def test_sigterm_exits_0_without_a_traceback(tmp_path: Path, repo: Path) -> None:
+    command = [
+        sys.executable, "-m", "reconciler", "--sandbox", "--sandbox-state",
+        str(tmp_path / "state.json"), "watch", str(repo), "--log-format", "json",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
+    try:
+        deadline = time.monotonic() + 20
+        assert process.stderr is not None
+        for line in process.stderr:
+            if '"action_done"' in line or time.monotonic() > deadline:
+                break
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == 0
+    assert time.monotonic() - started < 5
+    assert "Traceback" not in err
+    assert '"event": "stopped"' in err
