@@ -400,3 +400,49 @@ def test_bad_timeout_is_refused_before_any_call(cli: Cli, repo: Path, emulator: 
     assert run.code == 1
     assert "--timeout" in run.err
     assert sum(emulator.backend.calls.values()) == 0
+
+
+def test_create_race_won_by_an_identical_model_is_not_a_failure(
+    cli: Cli, repo: Path, emulator: Any
+) -> None:
+    from reconciler.aws.executor import create_request
+
+    plan = cli("plan", str(repo), "--output", "json")
+    assert actions(plan)["alpha"] == "create"
+    # Another run creates alpha exactly as declared between this run's read and its create.
+    from reconciler.manifests import load
+
+    declared = load([str(repo)]).by_name()["alpha"]
+    original = emulator.backend.list_custom_models
+
+    def list_then_race(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        emulator.backend.list_custom_models = original
+        emulator.client().create_custom_model(**create_request(declared, "default"))
+        return result
+
+    emulator.backend.list_custom_models = list_then_race
+    run = cli("apply", str(repo), "--output", "json")
+    assert run.code == 0, run.err
+    assert emulator.backend.calls["CreateCustomModel"] == 4  # the racer's, and ours refused
+    assert sorted(models(emulator.client())) == ["alpha", "beta", "gamma"]
+
+
+def test_create_race_won_by_a_different_model_is_a_clear_failure(
+    cli: Cli, repo: Path, emulator: Any
+) -> None:
+    original = emulator.backend.list_custom_models
+
+    def list_then_race(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        emulator.backend.list_custom_models = original
+        emulator.client().create_custom_model(
+            modelName="alpha", modelSourceConfig={"s3DataSource": {"s3Uri": "s3://other/x/"}}
+        )
+        return result
+
+    emulator.backend.list_custom_models = list_then_race
+    run = cli("apply", str(repo), "--output", "json")
+    assert run.code == 1
+    alpha = next(a for a in run.json()["actions"] if a["name"] == "alpha")
+    assert "taken meanwhile by another model" in alpha["error"]

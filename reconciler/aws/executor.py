@@ -17,8 +17,10 @@ from typing import Any
 import botocore.exceptions
 
 from reconciler.aws.errors import calling
+from reconciler.aws.reader import read_tags
 from reconciler.desired import DeclaredModel
 from reconciler.errors import CloudError
+from reconciler.observed import TAG_MANAGED_BY, TAG_SPEC_HASH
 from reconciler.plan import PRUNES, Action, ActionKind, Plan, desired_tags
 from reconciler.report import ActionResult, ApplyReport, Outcome
 
@@ -137,13 +139,38 @@ def create_model(client: Any, model: DeclaredModel, scope: str) -> str:
     request = create_request(model, scope)
     token = request_token(request)
     for _ in range(MAX_TOKEN_ROLLS):
-        with calling("CreateCustomModel", model.name):
-            arn = str(client.create_custom_model(**request, clientRequestToken=token)["modelArn"])
+        try:
+            with calling("CreateCustomModel", model.name):
+                response = client.create_custom_model(**request, clientRequestToken=token)
+        except CloudError as e:
+            if e.code != "ConflictException":
+                raise
+            return _concurrent_twin(client, model, scope, e)
+        arn = str(response["modelArn"])
         if model_exists(client, arn, model.name):
             return arn
         token = request_token(request, after=arn)
     raise CloudError(
         f"CreateCustomModel {model.name} failed: the service kept answering with deleted models",
+        model=model.name,
+    )
+
+
+def _concurrent_twin(client: Any, model: DeclaredModel, scope: str, error: CloudError) -> str:
+    """The ARN of the model another run just created under this name, if it is this very one.
+
+    Two applies racing on one name: the loser's create is refused, but when the winner made
+    exactly the model declared (same scope, same spec hash) there is nothing to fail.
+    """
+    with calling("GetCustomModel", model.name):
+        arn = str(client.get_custom_model(modelIdentifier=model.name)["modelArn"])
+    tags = {t["key"]: t["value"] for t in read_tags(client, arn, model.name)}
+    wanted = desired_tags(model, scope)
+    if all(tags.get(k) == wanted[k] for k in (TAG_MANAGED_BY, TAG_SPEC_HASH)):
+        return arn
+    raise CloudError(
+        f"{error}; the name was taken meanwhile by another model ({arn})",
+        code=error.code,
         model=model.name,
     )
 
