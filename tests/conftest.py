@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from reconciler import sandbox
+from tests.helpers import Cli
 
 REGION = "us-east-1"
 TEST_IMPORT_SECONDS = "0.2"
@@ -78,3 +79,9 @@ def emulator(emulator_url: str, aws_test_environment: None) -> Iterator[Emulator
     """
     sandbox.reset_state()
     yield Emulator(emulator_url)
+
+
+@pytest.fixture
+def cli(emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> Cli:
+    """Runs ``reconciler.cli.main`` against the emulator and captures its output."""
+    return Cli(emulator.url, capsys)

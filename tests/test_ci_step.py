@@ -12,11 +12,6 @@ from tests.helpers import Cli, actions, manifest, models, write
 
 
 @pytest.fixture
-def cli(emulator: Any, capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(emulator.url, capsys)
-
-
-@pytest.fixture
 def repo(tmp_path: Path) -> Path:
     folder = tmp_path / "manifests"
     write(folder, "a.yaml", manifest("alpha", tags={"team": "a"}))
@@ -86,13 +81,13 @@ def test_saved_plan_over_a_changed_account_is_refused_and_names_the_change(
     client = emulator.client()
     beta = models(client)["beta"]["modelArn"]
     client.tag_resource(resourceARN=beta, tags=[{"key": "owner", "value": "ops"}])
-    before = models(client)
+    before = {n: (m["modelArn"], m["tags"]) for n, m in models(client).items()}
     calls = dict(emulator.backend.calls)
     run = cli("apply", "--plan", str(planfile))
     assert run.code == 1
     assert "beta: tag owner: None -> 'ops'" in run.err
     assert "stale" in run.err
-    assert models(client) == before
+    assert {n: (m["modelArn"], m["tags"]) for n, m in models(client).items()} == before
     mutating = ("CreateCustomModel", "DeleteCustomModel", "TagResource", "UntagResource")
     assert all(emulator.backend.calls[op] == calls.get(op, 0) for op in mutating)
 

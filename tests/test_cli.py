@@ -11,11 +11,6 @@ from tests.helpers import Cli, actions, manifest, models, write
 
 
 @pytest.fixture
-def cli(emulator: Any, capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(emulator.url, capsys)
-
-
-@pytest.fixture
 def repo(tmp_path: Path) -> Path:
     folder = tmp_path / "manifests"
     write(folder, "a.yaml", manifest("alpha", tags={"team": "a"}))
