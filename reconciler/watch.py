@@ -24,7 +24,7 @@ import watchfiles
 
 from reconciler import manifests
 from reconciler.aws import executor
-from reconciler.aws.reader import read_account
+from reconciler.aws.reader import TagCache, read_account
 from reconciler.backoff import Backoff
 from reconciler.desired import DesiredState
 from reconciler.errors import ManifestError, ReconcilerError, UnsafePlanError
@@ -86,6 +86,7 @@ class Watcher:
         self._broken = False
         self._last_applied: DesiredState | None = None
         self._next_resync = 0.0
+        self._tags: TagCache = {}
 
     def healthy(self) -> bool:
         """Whether the loop ticked recently."""
@@ -130,7 +131,9 @@ class Watcher:
         desired = self._desired()
         if desired is None:
             return "manifest_error"
-        observed = read_account(self.client, concurrency=self.options.concurrency)
+        if trigger in ("start", "resync"):
+            self._tags.clear()  # a full resync re-reads every tag: that is how drift is seen
+        observed = read_account(self.client, self.options.concurrency, self._tags)
         self.metrics.observed(observed, self.options.scope)
         planned = plan(desired, observed, self.options.scope)
         for action in planned.actions:
@@ -141,6 +144,8 @@ class Watcher:
             runnable, self.client, concurrency=self.options.concurrency, stopping=self._stopping
         )
         drift = trigger != "manifests changed" and desired == self._last_applied
+        for result in report.results:
+            self._tags.pop(result.action.arn or "", None)
         self._record(report, drift)
         self._last_applied = desired
         if report.failed:

@@ -221,3 +221,29 @@ def test_sigterm_exits_0_without_a_traceback(tmp_path: Path, repo: Path) -> None
     assert time.monotonic() - started < 5
     assert "Traceback" not in err
     assert '"event": "stopped"' in err
+
+
+def test_tags_are_cached_between_resyncs(repo: Path, emulator: Any) -> None:
+    from collections import Counter
+
+    from reconciler.aws.client import instrument
+
+    calls: Counter[str] = Counter()
+    client = emulator.client()
+    instrument(client, lambda op: calls.update([op]), lambda op: None)
+    options = WatchOptions(paths=(str(repo),), scope="default")
+    watcher = Watcher(options, client, logging.getLogger("test-watch-cache"))
+    write(repo, "b.yaml", manifest("beta"))
+    watcher.reconcile("start")
+    watcher.reconcile("resync")
+    assert calls["ListTagsForResource"] == 2  # nothing listed at start; both at the resync
+    write(repo, "b.yaml", manifest("beta", tags={"team": "b"}))
+    calls.clear()
+    watcher.reconcile("manifests changed")
+    assert calls == {"ListCustomModels": 1, "TagResource": 1}  # every tag from the cache
+    calls.clear()
+    watcher.reconcile("manifests changed")
+    assert calls == {"ListCustomModels": 1, "ListTagsForResource": 1}  # beta's, after its update
+    calls.clear()
+    watcher.reconcile("resync")
+    assert calls == {"ListCustomModels": 1, "ListTagsForResource": 2}

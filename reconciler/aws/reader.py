@@ -14,17 +14,33 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from reconciler.aws.errors import calling
-from reconciler.observed import ObservedModel, ObservedState, from_api, state_of
+from reconciler.observed import ObservedState, from_api, state_of
 
 PAGE_SIZE = 100
 
 
-def read_account(client: Any, concurrency: int = 8) -> ObservedState:
-    """The owned custom models of the client's account and region, with their tags."""
+TagCache = dict[str, list[Mapping[str, str]]]
+
+
+def read_account(client: Any, concurrency: int = 8, cache: TagCache | None = None) -> ObservedState:
+    """The owned custom models of the client's account and region, with their tags.
+
+    With a ``cache`` (ARN -> tags; ARNs are immutable), only models not in it have their tags
+    read; the cache is updated and forgets models that are gone. The caller empties it
+    whenever tags may have changed out of band (a full resync).
+    """
     summaries = list_models(client)
+    known = cache if cache is not None else {}
+    missing = [s for s in summaries if s["modelArn"] not in known]
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        models = list(pool.map(lambda s: _with_tags(client, s), summaries))
-    return state_of(models)
+        fetched = pool.map(lambda s: read_tags(client, s["modelArn"], s["modelName"]), missing)
+        for summary, tags in zip(missing, fetched, strict=True):
+            known[summary["modelArn"]] = tags
+    if cache is not None:
+        listed = {s["modelArn"] for s in summaries}
+        for arn in [a for a in cache if a not in listed]:
+            del cache[arn]
+    return state_of(from_api(s, known[s["modelArn"]]) for s in summaries)
 
 
 def list_models(client: Any) -> list[Mapping[str, Any]]:
@@ -40,7 +56,3 @@ def read_tags(client: Any, arn: str, name: str) -> list[Mapping[str, str]]:
     with calling("ListTagsForResource", name):
         tags: list[Mapping[str, str]] = client.list_tags_for_resource(resourceARN=arn)["tags"]
         return tags
-
-
-def _with_tags(client: Any, summary: Mapping[str, Any]) -> ObservedModel:
-    return from_api(summary, read_tags(client, summary["modelArn"], summary["modelName"]))
