@@ -41,7 +41,8 @@ RESERVED_TAG_PREFIXES = ("aws:", "reconciler:")
 def _check(value: str, pattern: str, max_len: int, min_len: int, what: str) -> str:
     if not min_len <= len(value) <= max_len:
         raise ValueError(f"{what} must be {min_len} to {max_len} characters, got {len(value)}")
-    if re.fullmatch(pattern, value) is None:
+    # ASCII: the service's patterns are Java regexes, where \s is only [ \t\n\x0B\f\r].
+    if re.fullmatch(pattern, value, flags=re.ASCII) is None:
         raise ValueError(f"{what} {value!r} does not match the service's pattern {pattern}")
     return value
 

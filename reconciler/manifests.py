@@ -114,6 +114,9 @@ def _validate(document: Document, file: str) -> Iterator[DeclaredModel | Problem
     if not isinstance(document.data, dict):
         yield Problem(file, document.line, "", "a manifest must be a mapping")
         return
+    too_many_tags = _tag_count_problem(document, file)
+    if too_many_tags:
+        yield too_many_tags
     try:
         manifest = CustomModelManifest.model_validate(document.data)
     except ValidationError as e:
@@ -122,17 +125,24 @@ def _validate(document: Document, file: str) -> Iterator[DeclaredModel | Problem
             path = ".".join(str(part) for part in loc)
             yield Problem(file, document.line_of(loc), path, _message(error))
         return
-    tag_count = len(manifest.spec.tags) + RECONCILER_TAG_COUNT
-    tag_count += manifest.spec.deletionPolicy == "Retain"
-    if tag_count > MAX_TAGS_PER_MODEL:
-        line = document.line_of(("spec", "tags"))
-        message = (
-            f"{tag_count} tags with the reconciler's own; the service allows "
-            f"{MAX_TAGS_PER_MODEL} per model"
-        )
-        yield Problem(file, line, "spec.tags", message)
-        return
-    yield DeclaredModel(manifest=manifest, file=file, line=document.line)
+    if not too_many_tags:
+        yield DeclaredModel(manifest=manifest, file=file, line=document.line)
+
+
+def _tag_count_problem(document: Document, file: str) -> Problem | None:
+    """The service's tag limit, counting the reconciler's own tags (checked on the raw data,
+    so it is reported alongside any other problem of the document)."""
+    spec = document.data.get("spec")
+    tags = spec.get("tags") if isinstance(spec, dict) else None
+    if not isinstance(tags, dict):
+        return None
+    count = len(tags) + RECONCILER_TAG_COUNT + (spec.get("deletionPolicy") == "Retain")
+    if count <= MAX_TAGS_PER_MODEL:
+        return None
+    message = (
+        f"{count} tags with the reconciler's own; the service allows {MAX_TAGS_PER_MODEL} per model"
+    )
+    return Problem(file, document.line_of(("spec", "tags")), "spec.tags", message)
 
 
 def _message(error: Any) -> str:

@@ -157,10 +157,9 @@ def _retag_or_noop(model: DeclaredModel, found: ObservedModel, scope: str) -> Ac
     wanted = desired_tags(model, scope)
     to_set = tuple((k, v) for k, v in wanted.items() if found.tags.get(k) != v)
     unknown = [k for k in found.tags if k not in wanted]
-    # Only the user's tags and the reconciler's known keys are ours to remove.
-    to_remove = tuple(
-        sorted(k for k in unknown if not k.startswith("reconciler:") or k in RECONCILER_TAG_KEYS)
-    )
+    # Only the user's tags and the reconciler's known keys are ours to remove; aws: tags are
+    # the system's (the service refuses to remove them).
+    to_remove = tuple(sorted(k for k in unknown if _removable(k)))
     if to_set or to_remove:
         reason = _tag_reason(to_set, to_remove)
         return Action(
@@ -168,6 +167,12 @@ def _retag_or_noop(model: DeclaredModel, found: ObservedModel, scope: str) -> Ac
         )
     reason = "import in progress" if found.status == STATUS_CREATING else "in sync"
     return Action(ActionKind.NOOP, model.name, reason, found.arn, model)
+
+
+def _removable(key: str) -> bool:
+    if key.lower().startswith("aws:"):
+        return False
+    return not key.startswith("reconciler:") or key in RECONCILER_TAG_KEYS
 
 
 def _tag_reason(to_set: tuple[tuple[str, str], ...], to_remove: tuple[str, ...]) -> str:
