@@ -121,7 +121,7 @@ class Watcher:
             event(self.logger, logging.ERROR, "reconcile_failed", repr(e), reason=trigger)
         finally:
             self.passes += 1
-            self.ready = True
+            self.ready = self.ready or result in ("success", "partial")
             self.metrics.runs.labels(result=result).inc()
             self.metrics.duration.observe(self.clock() - started)
             self._next_resync = self.clock() + self._interval()
@@ -222,22 +222,39 @@ class Watcher:
                 event(self.logger, logging.INFO, label, r.action.reason, model=name, action=kind)
 
     def _events(self) -> Iterator[set[tuple[watchfiles.Change, str]]]:
-        """File changes (an empty set on each quiet tick) until ``stop`` is set."""
+        """File changes (an empty set on each quiet tick) until ``stop`` is set.
+
+        git-sync publishes a commit by repointing a symlink at a new folder, and a PATH may
+        not exist yet when the loop starts: whenever what the PATHs resolve to changes, the
+        watch restarts on the new folders and the change counts as a manifest change.
+        """
+        roots = self._roots()
         while not self.stop.is_set():
-            roots = [p for p in self.options.paths if Path(p).exists()]
             if not roots:
                 self.stop.wait(self.options.tick_ms / 1000)
                 yield set()
-                continue
-            yield from watchfiles.watch(
-                *roots,
-                debounce=self.options.debounce_ms,
-                step=50,
-                rust_timeout=self.options.tick_ms,
-                yield_on_timeout=True,
-                stop_event=self.stop,
-                raise_interrupt=False,
-            )
+            else:
+                for changes in watchfiles.watch(
+                    *roots,
+                    debounce=self.options.debounce_ms,
+                    step=50,
+                    rust_timeout=self.options.tick_ms,
+                    yield_on_timeout=True,
+                    stop_event=self.stop,
+                    raise_interrupt=False,
+                ):
+                    if self._roots() != roots:
+                        break
+                    yield changes
+            moved = self._roots()
+            if moved != roots:
+                roots = moved
+                yield {(watchfiles.Change.modified, str(root)) for root in roots} or {
+                    (watchfiles.Change.deleted, path) for path in self.options.paths
+                }
+
+    def _roots(self) -> list[Path]:
+        return [Path(p).resolve() for p in self.options.paths if Path(p).exists()]
 
     def _interval(self) -> float:
         spread = self.options.jitter * (2 * self.rand() - 1)

@@ -247,3 +247,45 @@ def test_tags_are_cached_between_resyncs(repo: Path, emulator: Any) -> None:
     calls.clear()
     watcher.reconcile("resync")
     assert calls == {"ListCustomModels": 1, "ListTagsForResource": 2}
+
+
+def publish(root: Path, revision: str, texts: dict[str, str]) -> None:
+    """What git-sync does: write a new worktree, repoint the link atomically, drop the old."""
+    folder = root / revision
+    for name, text in texts.items():
+        write(folder, name, text)
+    old = (root / "repo").resolve() if (root / "repo").exists() else None
+    (root / "repo.tmp").symlink_to(folder)
+    os.replace(root / "repo.tmp", root / "repo")
+    if old is not None:
+        for file in old.iterdir():
+            file.unlink()
+        old.rmdir()
+
+
+def test_follows_git_sync_symlink_swaps(
+    make: Callable[..., Running], tmp_path: Path, emulator: Any
+) -> None:
+    root = tmp_path / "git"
+    root.mkdir()
+    publish(root, "rev1", {"a.yaml": manifest("alpha")})
+    with make(paths=(str(root / "repo"),)):
+        eventually(lambda: names(emulator) == ["alpha"], within=5)
+        publish(root, "rev2", {"a.yaml": manifest("alpha"), "b.yaml": manifest("beta")})
+        eventually(lambda: names(emulator) == ["alpha", "beta"], within=2)
+        publish(root, "rev3", {"b.yaml": manifest("beta"), "c.yaml": manifest("gamma")})
+        eventually(lambda: names(emulator) == ["beta", "gamma"], within=2)
+        publish(root, "rev4", {"b.yaml": manifest("beta")})
+        eventually(lambda: names(emulator) == ["beta"], within=2)
+
+
+def test_a_folder_that_appears_later_is_reconciled(
+    make: Callable[..., Running], tmp_path: Path, emulator: Any
+) -> None:
+    late = tmp_path / "late"
+    with make(paths=(str(late),)) as watcher:
+        time.sleep(0.5)
+        assert not watcher.ready
+        write(late, "a.yaml", manifest("alpha"))
+        eventually(lambda: names(emulator) == ["alpha"], within=2)
+        eventually(lambda: watcher.ready, within=1)

@@ -1,0 +1,516 @@
+"""The container: the Dockerfile, its install script, .dockerignore and the Kubernetes example.
+
+No Docker engine is available where the tests run, so the image is never built here.
+Instead the Dockerfile is parsed and checked, and ``docker/install.sh`` (the Dockerfile's
+only install step) runs for real in a fresh virtual environment made from exactly the files
+the Dockerfile copies. The installed command then runs the image's ENTRYPOINT and CMD
+against the emulator, and the image's HEALTHCHECK command probes it.
+
+The install takes 15 to 30 seconds, once per run. It reuses pip's cache
+(RECONCILER_INSTALL_CACHE=1); set RECONCILER_INSTALL_CACHE=0 to install exactly as the
+image build does.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from reconciler.health import HealthServer
+from tests.helpers import models
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "Dockerfile"
+INSTALL_SCRIPT = ROOT / "docker" / "install.sh"
+DOCKERIGNORE = ROOT / ".dockerignore"
+KUBERNETES = ROOT / "examples" / "kubernetes"
+MANIFESTS = ROOT / "manifests"
+INSTALL_TIMEOUT = 300
+
+
+# --- the Dockerfile ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str
+    args: str
+
+    def exec_form(self) -> list[str]:
+        """The JSON (exec) form of CMD, ENTRYPOINT or HEALTHCHECK ... CMD."""
+        text = self.args.split("CMD", 1)[1] if self.keyword == "HEALTHCHECK" else self.args
+        value = json.loads(text)
+        assert isinstance(value, list), f"{self.keyword} is not in exec form: {self.args}"
+        return [str(v) for v in value]
+
+
+def parse_dockerfile(text: str) -> list[list[Instruction]]:
+    """The instructions of each stage (a stage starts at FROM), continuations joined."""
+    stages: list[list[Instruction]] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, args = (pending + line).partition(" ")
+        pending = ""
+        instruction = Instruction(keyword.upper(), " ".join(args.split()))
+        if instruction.keyword == "FROM":
+            stages.append([])
+        assert stages, "the Dockerfile must start with FROM"
+        stages[-1].append(instruction)
+    assert not pending, "the Dockerfile ends inside a line continuation"
+    return stages
+
+
+STAGES = parse_dockerfile(DOCKERFILE.read_text())
+FINAL = STAGES[-1]
+
+
+def final(keyword: str) -> list[Instruction]:
+    return [i for i in FINAL if i.keyword == keyword]
+
+
+def only(keyword: str) -> Instruction:
+    found = final(keyword)
+    assert len(found) == 1, f"expected one {keyword} in the final stage, found {found}"
+    return found[0]
+
+
+def option(args: list[str], name: str) -> str | None:
+    """The value of ``--name VALUE`` or ``--name=VALUE`` in an argument list."""
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def entrypoint() -> list[str]:
+    return only("ENTRYPOINT").exec_form()
+
+
+def command() -> list[str]:
+    return only("CMD").exec_form()
+
+
+def metrics_port() -> int:
+    port = option(command(), "--metrics-port")
+    assert port is not None, "the default command serves no health endpoints"
+    return int(port)
+
+
+def image_uid() -> int:
+    user = only("USER").args.split(":")[0]
+    assert user.isdigit(), f"USER {user}: use a numeric UID so runAsNonRoot can verify it"
+    return int(user)
+
+
+def copy_sources() -> list[str]:
+    """What the build context gives the image: every COPY source without --from."""
+    sources: list[str] = []
+    for stage in STAGES:
+        for i in stage:
+            words = i.args.split()
+            if i.keyword == "COPY" and not any(w.startswith("--from") for w in words):
+                sources += [w for w in words[:-1] if not w.startswith("--")]
+    return sources
+
+
+def test_every_base_image_is_python_slim_pinned_by_full_version() -> None:
+    images = []
+    for stage in STAGES:
+        image = stage[0].args.split()[0]
+        match = re.fullmatch(r"python:3\.(\d+)\.\d+-slim(-[a-z]+)?", image)
+        assert match, f"FROM {image}: pin a full python:3.X.Y-slim version"
+        assert int(match[1]) >= 11, "the package requires Python 3.11 or newer"
+        images.append(image)
+    assert len(set(images)) == 1, f"the build and runtime stages differ: {images}"
+
+
+def test_runs_as_a_non_root_user() -> None:
+    user = only("USER").args.split(":")[0]
+    assert user not in {"root", "0"}
+    assert image_uid() > 0
+
+
+def test_entrypoint_and_default_command() -> None:
+    assert entrypoint() == ["reconciler"]
+    assert command()[:2] == ["watch", "/manifests"]
+
+
+def test_healthcheck_hits_healthz_on_the_exposed_metrics_port() -> None:
+    port = metrics_port()
+    assert only("EXPOSE").args.split() == [str(port)]
+    probe = only("HEALTHCHECK").exec_form()
+    text = " ".join(probe)
+    assert f"http://127.0.0.1:{port}/healthz" in text
+    assert probe[0] == "python" and "urllib" in text, "slim images have no curl or wget"
+
+
+def test_environment_puts_the_venv_first_and_unbuffers_python() -> None:
+    env: dict[str, str] = {}
+    for i in final("ENV"):
+        for word in shlex.split(i.args):
+            name, _, value = word.partition("=")
+            env[name] = value
+    assert env.get("PYTHONUNBUFFERED") == "1"
+    venv = installed_venv_path()
+    assert env["PATH"].split(":")[0] == f"{venv}/bin"
+    assert any(f"--from=build {venv} {venv}" in i.args for i in final("COPY"))
+
+
+def installed_venv_path() -> str:
+    """The venv the build stage's RUN gives install.sh."""
+    runs = [i.args for stage in STAGES for i in stage if i.keyword == "RUN"]
+    installs = [shlex.split(r) for r in runs if "docker/install.sh" in r]
+    assert len(installs) == 1, f"the Dockerfile must install through docker/install.sh: {runs}"
+    args = installs[0]
+    return args[args.index("docker/install.sh") + 1]
+
+
+def test_all_install_steps_are_in_the_script() -> None:
+    """The test below runs the script, so the Dockerfile must not install anything else."""
+    installed_venv_path()
+    for stage in STAGES:
+        for i in stage:
+            if i.keyword == "RUN":
+                assert not re.search(r"\bpip\b|apt-get|\bcurl\b", i.args), i.args
+    assert sorted(copy_sources()) == sorted(
+        ["pyproject.toml", "README.md", "reconciler/", "docker/install.sh"]
+    )
+
+
+def healthcheck_passes(port: int) -> bool:
+    """Runs the image's HEALTHCHECK command against ``port`` instead of the image's."""
+    probe = only("HEALTHCHECK").exec_form()
+    assert probe[0] == "python"
+    argv = [sys.executable, *(a.replace(f":{metrics_port()}/", f":{port}/") for a in probe[1:])]
+    done = subprocess.run(argv, check=False, capture_output=True, timeout=30)
+    return done.returncode == 0
+
+
+def test_the_healthcheck_command_passes_only_while_healthz_answers_200() -> None:
+    health = {"ok": True}
+    server = HealthServer(0, CollectorRegistry(), lambda: health["ok"], lambda: True, "127.0.0.1")
+    try:
+        assert healthcheck_passes(server.port)
+        health["ok"] = False
+        assert not healthcheck_passes(server.port)  # 503
+    finally:
+        server.close()
+    assert not healthcheck_passes(server.port)  # nothing listening
+
+
+# --- .dockerignore ----------------------------------------------------------------------
+
+
+def dockerignore_patterns() -> list[str]:
+    lines = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()]
+    return [line.rstrip("/") for line in lines if line and not line.startswith("#")]
+
+
+def test_dockerignore_keeps_tests_venv_and_caches_out() -> None:
+    patterns = dockerignore_patterns()
+    for name in (".git", ".venv", "tests", ".reconciler", "examples", "**/__pycache__"):
+        assert name in patterns, f"{name} is not in .dockerignore"
+    assert any(p.startswith("bench") for p in patterns)
+
+
+def test_dockerignore_keeps_what_the_dockerfile_copies() -> None:
+    for source in copy_sources():
+        parts = PurePosixPath(source.rstrip("/")).parts
+        prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+        for pattern in dockerignore_patterns():
+            hit = [p for p in prefixes if fnmatch.fnmatch(p, pattern)]
+            assert not hit, f".dockerignore pattern {pattern} drops {source}, which is copied"
+
+
+# --- the install script, for real ---------------------------------------------------------
+
+
+def clean_environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME"}}
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """install.sh run over a build context holding only what the Dockerfile copies."""
+    work = tmp_path_factory.mktemp("image")
+    context = work / "src"
+    for source in copy_sources():
+        target = context / source
+        if (ROOT / source).is_dir():
+            shutil.copytree(
+                ROOT / source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / source, target)
+    env = clean_environment()
+    env.setdefault("RECONCILER_INSTALL_CACHE", "1")
+    env["PYTHON"] = sys.executable
+    started = time.monotonic()
+    done = subprocess.run(
+        ["bash", str(context / "docker" / "install.sh"), str(work / "venv"), str(context)],
+        check=False,
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_TIMEOUT,
+    )
+    assert done.returncode == 0, f"install.sh failed:\n{done.stdout}\n{done.stderr}"
+    print(f"install.sh took {time.monotonic() - started:.1f} s")
+    return work / "venv"
+
+
+def run(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(venv / "bin" / args[0]), *args[1:]],
+        check=False,
+        cwd=cwd,
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.timeout(INSTALL_TIMEOUT + 120)
+def test_install_script_installs_the_cli_without_any_extra(venv: Path, tmp_path: Path) -> None:
+    assert run(venv, "reconciler", "--help", cwd=tmp_path).returncode == 0
+    located = run(
+        venv, "python", "-c", "import reconciler; print(reconciler.__file__)", cwd=tmp_path
+    )
+    assert located.stdout.startswith(str(venv)), "the package must be installed, not linked"
+
+    checked = run(venv, "reconciler", "validate", str(MANIFESTS), cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+
+    for module in ("moto", "pytest", "hypothesis"):
+        imported = run(venv, "python", "-c", f"import {module}", cwd=tmp_path)
+        assert imported.returncode != 0, f"{module} is installed; the image must not have it"
+    sandbox = run(venv, "reconciler", "--sandbox", "plan", str(MANIFESTS), cwd=tmp_path)
+    assert sandbox.returncode == 1
+    assert "--sandbox needs the emulator" in sandbox.stderr
+    assert "Traceback" not in sandbox.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return 0
+
+
+@pytest.fixture
+def container(
+    venv: Path, tmp_path: Path, emulator: Any
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """The image's ENTRYPOINT and CMD, run from the installed venv against the emulator."""
+    mounted = tmp_path / "manifests"
+    shutil.copytree(MANIFESTS, mounted)
+    port = free_port()
+    args = [
+        str(mounted) if a == "/manifests" else str(port) if a == str(metrics_port()) else a
+        for a in command()
+    ]
+    argv = [str(venv / "bin" / entrypoint()[0]), *args]
+    argv += ["--endpoint-url", emulator.url, "--region", emulator.region]
+    process = subprocess.Popen(
+        argv,
+        cwd=tmp_path,
+        env=clean_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+@pytest.mark.timeout(INSTALL_TIMEOUT + 120)
+def test_the_image_command_reconciles_serves_probes_and_stops_on_sigterm(
+    container: tuple[subprocess.Popen[str], int], emulator: Any
+) -> None:
+    process, port = container
+    deadline = time.monotonic() + 30
+    while get(f"http://127.0.0.1:{port}/readyz") != 200:
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, "/readyz never answered 200"
+        time.sleep(0.2)
+
+    declared = {
+        doc["metadata"]["name"]
+        for path in MANIFESTS.rglob("*.yaml")
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    }
+    assert declared <= set(models(emulator.client()))
+    assert get(f"http://127.0.0.1:{port}/healthz") == 200
+
+    assert healthcheck_passes(port)
+
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    events = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert events and all({"time", "level", "event"} <= e.keys() for e in events)
+
+
+# --- the Kubernetes example -----------------------------------------------------------------
+
+
+def kubernetes_objects() -> dict[str, dict[str, Any]]:
+    objects: dict[str, dict[str, Any]] = {}
+    for path in sorted(KUBERNETES.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                assert doc["kind"] not in objects, f"two {doc['kind']} objects"
+                objects[doc["kind"]] = doc
+    return objects
+
+
+OBJECTS = kubernetes_objects()
+DEPLOYMENT = OBJECTS["Deployment"]
+POD = DEPLOYMENT["spec"]["template"]["spec"]
+ALL_CONTAINERS: list[dict[str, Any]] = POD["containers"] + POD.get("initContainers", [])
+
+
+def reconciler_container() -> dict[str, Any]:
+    found = [c for c in POD["containers"] if c.get("args", [])[:1] == ["watch"]]
+    assert len(found) == 1, "one container must run `reconciler watch`"
+    return found[0]
+
+
+def git_sync_container() -> dict[str, Any]:
+    found = [c for c in ALL_CONTAINERS if "git-sync/git-sync:v4." in c["image"]]
+    assert len(found) == 1, "one git-sync v4 sidecar"
+    return found[0]
+
+
+def container_port(container: dict[str, Any], port: int | str) -> int:
+    if isinstance(port, int):
+        return port
+    return int(next(p["containerPort"] for p in container["ports"] if p.get("name") == port))
+
+
+def test_one_replica_per_scope_and_recreate() -> None:
+    assert DEPLOYMENT["spec"]["replicas"] == 1
+    assert DEPLOYMENT["spec"]["strategy"]["type"] == "Recreate"
+    assert "HorizontalPodAutoscaler" not in OBJECTS
+    args = reconciler_container()["args"]
+    assert option(args, "--scope"), "name the scope: one Deployment per scope"
+
+
+def test_probes_use_the_metrics_port_of_the_args() -> None:
+    c = reconciler_container()
+    port = int(option(c["args"], "--metrics-port") or 0)
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        http = c[probe]["httpGet"]
+        assert http["path"] == path
+        assert container_port(c, http["port"]) == port
+    assert any(p["containerPort"] == port for p in c["ports"])
+    annotations = DEPLOYMENT["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(port)
+    assert annotations.get("prometheus.io/path", "/metrics") == "/metrics"
+
+
+def test_every_container_is_locked_down_and_runs_as_non_root() -> None:
+    pod_context = POD.get("securityContext", {})
+    assert pod_context.get("runAsNonRoot") is True
+    for c in ALL_CONTAINERS:
+        context = c["securityContext"]
+        assert context["readOnlyRootFilesystem"] is True, c["name"]
+        assert context["allowPrivilegeEscalation"] is False, c["name"]
+        assert context["capabilities"]["drop"] == ["ALL"], c["name"]
+        assert context.get("runAsUser", pod_context.get("runAsUser", 1)) != 0, c["name"]
+        assert "resources" in c, c["name"]
+    assert reconciler_container()["securityContext"]["runAsUser"] == image_uid()
+
+
+def test_the_service_account_carries_the_aws_role() -> None:
+    account = OBJECTS["ServiceAccount"]
+    assert POD["serviceAccountName"] == account["metadata"]["name"]
+    assert DEPLOYMENT["metadata"].get("namespace") == account["metadata"].get("namespace")
+    role = account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    assert re.fullmatch(r"arn:aws:iam::\d{12}:role/[\w+=,.@/-]+", role)
+    env = {e["name"]: e.get("value") for e in reconciler_container().get("env", [])}
+    assert env.get("AWS_REGION")
+    assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & env.keys()
+
+
+def test_the_reconciler_watches_the_git_sync_link() -> None:
+    sync = git_sync_container()
+    root = PurePosixPath(option(sync["args"], "--root") or "")
+    link = PurePosixPath(option(sync["args"], "--link") or "")
+    assert root.is_absolute() and str(link), "git-sync needs --root and --link"
+    published = link if link.is_absolute() else root / link
+    watched = PurePosixPath(reconciler_container()["args"][1])
+    assert watched.is_relative_to(published) and watched != published
+
+    def mounts(c: dict[str, Any]) -> dict[str, str]:
+        return {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+
+    shared = set(mounts(sync).items()) & set(mounts(reconciler_container()).items())
+    assert any(root.is_relative_to(path) for _, path in shared), "share git-sync's --root"
+    read_only = [
+        m for m in reconciler_container()["volumeMounts"] if (m["name"], m["mountPath"]) in shared
+    ]
+    assert all(m.get("readOnly") for m in read_only), "the reconciler only reads the checkout"
+    if sync in POD.get("initContainers", []):
+        # A plain init container that never exits would hold the pod forever.
+        assert sync.get("restartPolicy") == "Always"
+
+
+def test_the_readme_has_the_docker_run_line_and_the_one_replica_rule() -> None:
+    readme = (KUBERNETES / "README.md").read_text()
+    mounted = command()[1]
+    port = metrics_port()
+    line = next(line for line in readme.splitlines() if line.startswith("docker run"))
+    assert f'-v "$PWD/manifests:{mounted}:ro"' in line
+    assert f"-p {port}:{port}" in line and "AWS_REGION" in line
+    assert "one replica per scope" in readme.lower()
+    assert "leader election" in readme and "second Deployment" in readme
+    assert "sandbox is not in the image" in readme.lower()
