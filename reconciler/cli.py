@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler import __version__
-from reconciler.errors import ReconcilerError, SandboxError, UsageError
+from reconciler.errors import ReconcilerError, SandboxError, UnsafePlanError, UsageError
 
 if TYPE_CHECKING:
     from reconciler.desired import DesiredState
@@ -58,12 +58,26 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         command: Command = args.handler
         return command(args, environ)
     except ReconcilerError as e:
+        _summarize_failure(args, environ, str(e))
         return _fail(str(e), args.debug)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as e:
         return _fail(f"unexpected error: {type(e).__name__}: {e}", args.debug)
+
+
+def _summarize_failure(args: argparse.Namespace, environ: Mapping[str, str], message: str) -> None:
+    """A failed plan or apply still tells the GitHub step summary why."""
+    summary = environ.get("GITHUB_STEP_SUMMARY")
+    if not summary or args.command not in ("plan", "apply"):
+        return
+    text = f"### Bedrock custom models: {args.command} failed\n\n```\n{message}\n```\n\n"
+    try:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError:
+        pass  # the error itself is still printed on stderr
 
 
 def _fail(message: str, debug: bool) -> int:
@@ -201,7 +215,8 @@ def _add_safety_options(parser: argparse.ArgumentParser) -> None:
 def cmd_validate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     desired = _load(args)
     count = len(desired.models)
-    print(f"{count} model{'s' if count != 1 else ''} valid in {len(desired.files)} files.")
+    files = len(desired.files)
+    print(f"{count} model{'s' * (count != 1)} valid in {files} file{'s' * (files != 1)}.")
     return EXIT_OK
 
 
@@ -219,10 +234,12 @@ def cmd_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     with _account(args, environ) as (client, region):
         observed = _read(args, client)
     result = _checked_plan(args, environ, desired, observed)
-    if args.out:
+    if args.out and not result.errors:
         _write_plan_file(Path(args.out), planfile.dumps(result, region, desired, observed))
     _emit(args, environ, _plan_views(result, region))
     if result.errors:
+        if args.out:
+            print(f"error: {args.out} was not written: the plan cannot be applied", file=sys.stderr)
         print(f"error: {len(result.errors)} action(s) cannot be applied", file=sys.stderr)
         return EXIT_ERROR
     if args.detailed_exitcode and result.changes:
@@ -246,6 +263,8 @@ def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         else:
             planfile.check_fresh(saved, observed, _scope(args, environ), region)
             result = saved.plan
+            if result.errors:
+                raise UnsafePlanError(f"{args.plan} holds conflict or blocked actions; refusing")
             if not args.no_prune:
                 check_empty_source(result, saved.declared, args.allow_empty)
             check_deletion_budget(result, args.max_delete_percent, args.force)

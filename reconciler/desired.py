@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -60,6 +60,11 @@ def check_tag_value(value: str) -> str:
     return _check(value, TAG_VALUE_PATTERN, TAG_VALUE_MAX, 0, "tag value")
 
 
+def _schema(pattern: str, min_len: int, max_len: int) -> dict[str, Any]:
+    """The service's constraint as JSON Schema, so editors flag what ``validate`` would."""
+    return {"pattern": f"^(?:{pattern})$", "minLength": min_len, "maxLength": max_len}
+
+
 TagKey = Annotated[str, AfterValidator(check_tag_key)]
 TagValue = Annotated[str, AfterValidator(check_tag_value)]
 
@@ -71,7 +76,9 @@ class _Frozen(BaseModel):
 class S3DataSource(_Frozen):
     """Where the model weights are: an S3 prefix the import role can read."""
 
-    s3Uri: str  # noqa: N815 - manifest field names follow the Bedrock API
+    s3Uri: str = Field(  # noqa: N815 - manifest field names follow the Bedrock API
+        json_schema_extra=_schema(S3_URI_PATTERN, 1, S3_URI_MAX)
+    )
 
     @field_validator("s3Uri")
     @classmethod
@@ -88,7 +95,10 @@ class ModelSourceConfig(_Frozen):
 class Metadata(_Frozen):
     """Identity of the declared model."""
 
-    name: str = Field(description="The Bedrock modelName")
+    name: str = Field(
+        description="The Bedrock modelName",
+        json_schema_extra=_schema(MODEL_NAME_PATTERN, 1, MODEL_NAME_MAX),
+    )
 
     @field_validator("name")
     @classmethod
@@ -100,9 +110,27 @@ class Spec(_Frozen):
     """What the model is made of, and how the reconciler treats it."""
 
     modelSourceConfig: ModelSourceConfig  # noqa: N815
-    roleArn: str | None = None  # noqa: N815
-    modelKmsKeyArn: str | None = None  # noqa: N815
-    tags: dict[TagKey, TagValue] = Field(default_factory=dict)
+    roleArn: str | None = Field(  # noqa: N815
+        default=None, json_schema_extra=_schema(ROLE_ARN_PATTERN, 0, ROLE_ARN_MAX)
+    )
+    modelKmsKeyArn: str | None = Field(  # noqa: N815
+        default=None, json_schema_extra=_schema(KMS_KEY_ARN_PATTERN, 1, KMS_KEY_ARN_MAX)
+    )
+    tags: dict[TagKey, TagValue] = Field(
+        default_factory=dict,
+        json_schema_extra={
+            # The reconciler adds two tags of its own (three with Retain).
+            "maxProperties": MAX_TAGS_PER_MODEL - 2,
+            "propertyNames": {
+                **_schema(TAG_KEY_PATTERN, 1, TAG_KEY_MAX),
+                "not": {"pattern": "^([aA][wW][sS]|[rR][eE][cC][oO][nN][cC][iI][lL][eE][rR]):"},
+            },
+            "additionalProperties": {
+                "type": "string",
+                **_schema(TAG_VALUE_PATTERN, 0, TAG_VALUE_MAX),
+            },
+        },
+    )
     deletionPolicy: Literal["Delete", "Retain"] = "Delete"  # noqa: N815
 
     @field_validator("roleArn")

@@ -170,3 +170,41 @@ def test_every_action_names_its_source(cli: Cli, repo: Path) -> None:
     beta = next(a for a in deleted if a["name"] == "beta")
     assert beta["source"] is None
     assert beta["reason"] == "no manifest declares it any more"
+
+
+def test_a_plan_with_conflicts_is_not_saved(
+    cli: Cli, repo: Path, tmp_path: Path, emulator: Any
+) -> None:
+    emulator.client().create_custom_model(
+        modelName="alpha", modelSourceConfig={"s3DataSource": {"s3Uri": "s3://other-bucket/a/"}}
+    )
+    planfile = tmp_path / "plan.json"
+    run = cli("plan", str(repo), "--out", str(planfile))
+    assert run.code == 1
+    assert "! conflict" in run.out
+    assert f"{planfile} was not written" in run.err
+    assert not planfile.exists()
+
+
+def test_a_saved_plan_with_conflicts_is_refused(
+    cli: Cli, repo: Path, tmp_path: Path, emulator: Any
+) -> None:
+    planfile = tmp_path / "plan.json"
+    cli("plan", str(repo), "--out", str(planfile))
+    document = json.loads(planfile.read_text())
+    document["actions"][0]["action"] = "conflict"
+    planfile.write_text(json.dumps(document))
+    run = cli("apply", "--plan", str(planfile))
+    assert run.code == 1
+    assert "holds conflict or blocked actions" in run.err
+    assert models(emulator.client()) == {}
+
+
+def test_a_failed_plan_still_writes_the_step_summary(cli: Cli, repo: Path, tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    write(repo, "bad.yaml", manifest("delta").replace("kind: CustomModel", "kind: Model"))
+    run = cli("plan", str(repo), environ={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert run.code == 1
+    text = summary.read_text()
+    assert text.startswith("### Bedrock custom models: plan failed")
+    assert f"{repo / 'bad.yaml'}:2: kind:" in text

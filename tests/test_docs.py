@@ -38,3 +38,21 @@ def test_every_command_is_documented() -> None:
             for flag in action.option_strings:
                 if flag.startswith("--") and flag != "--help":
                     assert flag in README, f"{name} {flag} is not in the README"
+
+
+def test_the_json_schema_accepts_the_examples_and_flags_what_validate_would() -> None:
+    import jsonschema
+    import yaml
+
+    from reconciler.desired import CustomModelManifest
+
+    validator = jsonschema.Draft202012Validator(CustomModelManifest.model_json_schema())
+    for path in (ROOT / "manifests").rglob("*.yaml"):
+        for document in yaml.safe_load_all(path.read_text()):
+            assert list(validator.iter_errors(document)) == [], path
+    bad = next(yaml.safe_load_all((ROOT / "manifests/support/support-nova-lite.yaml").read_text()))
+    bad["metadata"]["name"] = "two--dashes"
+    bad["spec"]["tags"]["reconciler:x"] = "y"
+    bad["spec"]["modelSourceConfig"]["s3DataSource"]["s3Uri"] = "http://nope"
+    messages = [e.message for e in validator.iter_errors(bad)]
+    assert len(messages) == 3, messages
