@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from reconciler.report import ApplyReport
 
 DEFAULT_MAX_ATTEMPTS = 10
+DEFAULT_MAX_RPS = 50.0
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
@@ -55,6 +56,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     try:
         _scope(args, environ)
         _concurrency(args)
+        if args.max_rps < 0:
+            raise UsageError(f"--max-rps must be 0 (no limit) or more, got {args.max_rps:g}")
         command: Command = args.handler
         return command(args, environ)
     except ReconcilerError as e:
@@ -168,6 +171,13 @@ def _add_globals(parser: argparse.ArgumentParser, defaults: bool) -> None:
     )
     group.add_argument(
         "--concurrency", type=int, default=default(8), help="parallel API calls (default 8)"
+    )
+    group.add_argument(
+        "--max-rps",
+        type=float,
+        default=default(DEFAULT_MAX_RPS),
+        metavar="N",
+        help=f"requests per second per API operation, 0 for no limit (default {DEFAULT_MAX_RPS:g})",
     )
     group.add_argument(
         "--debug", action="store_true", default=default(False), help="tracebacks on errors"
@@ -428,7 +438,7 @@ def _account(args: argparse.Namespace, environ: Mapping[str, str]) -> Iterator[t
             _concurrency(args),
             _max_attempts(environ),
         )
-        client = bedrock_client(settings)
+        client = _limited(args, bedrock_client(settings))
         yield client, region_of(client)
         return
     region = args.region or environ.get("AWS_REGION") or SANDBOX_REGION
@@ -436,8 +446,16 @@ def _account(args: argparse.Namespace, environ: Mapping[str, str]) -> Iterator[t
         args.sandbox_state or environ.get("RECONCILER_SANDBOX_STATE", DEFAULT_SANDBOX_STATE)
     )
     with _sandbox(state, region):
-        client = bedrock_client(AwsSettings(region=region, concurrency=_concurrency(args)))
-        yield client, region
+        settings = AwsSettings(region=region, concurrency=_concurrency(args))
+        yield _limited(args, bedrock_client(settings)), region
+
+
+def _limited(args: argparse.Namespace, client: Any) -> Any:
+    from reconciler.aws.ratelimit import RateLimiter
+
+    if args.max_rps:
+        RateLimiter(args.max_rps).install(client)
+    return client
 
 
 @contextmanager
