@@ -8,6 +8,7 @@ patterns carry no anchors, but the whole value must match, so they are applied w
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -38,11 +39,16 @@ MAX_TAGS_PER_MODEL = 50
 RESERVED_TAG_PREFIXES = ("aws:", "reconciler:")
 
 
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    # ASCII: the service's patterns are Java regexes, where \s is only [ \t\n\x0B\f\r].
+    return re.compile(pattern, flags=re.ASCII)
+
+
 def _check(value: str, pattern: str, max_len: int, min_len: int, what: str) -> str:
     if not min_len <= len(value) <= max_len:
         raise ValueError(f"{what} must be {min_len} to {max_len} characters, got {len(value)}")
-    # ASCII: the service's patterns are Java regexes, where \s is only [ \t\n\x0B\f\r].
-    if re.fullmatch(pattern, value, flags=re.ASCII) is None:
+    if _compiled(pattern).fullmatch(value) is None:
         raise ValueError(f"{what} {value!r} does not match the service's pattern {pattern}")
     return value
 
