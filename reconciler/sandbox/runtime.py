@@ -28,7 +28,7 @@ DEFAULT_ACCOUNT: str = DEFAULT_ACCOUNT_ID
 STATE_VERSION = 1
 
 # Settings that would send botocore somewhere other than the emulator, or fail before it.
-_UNSAFE_ENV = (
+UNSAFE_ENV = (
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
     "AWS_SESSION_TOKEN",
@@ -152,7 +152,7 @@ def _fake_aws_environment(region: str) -> Iterator[None]:
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     }
     with mock.patch.dict(os.environ, fake):
-        for name in _UNSAFE_ENV:
+        for name in UNSAFE_ENV:
             os.environ.pop(name, None)
         yield
 
