@@ -8,7 +8,8 @@ real pagination, quotas and AWS-shaped errors. Nothing is patched at import time
 Modules: ``errors`` (exceptions), ``model`` (one model record), ``listing`` (ListCustomModels
 filters and pages), ``validation`` (service-model input checks), ``backend`` (the emulated
 backend and test hooks), ``wire`` (HTTP handlers and ``install``), ``runtime`` (state,
-``running`` and ``serve``).
+``running`` and ``serve``), ``faults`` (random latency, throttling, errors, a rate quota and
+dropped connections, deterministic with a seed).
 """
 
 from reconciler.sandbox.backend import (
@@ -18,6 +19,7 @@ from reconciler.sandbox.backend import (
     EmulatedBedrockBackend,
 )
 from reconciler.sandbox.errors import SandboxError, SandboxStateError
+from reconciler.sandbox.faults import ENV_FAULTS, Faults, faults_from_env
 from reconciler.sandbox.listing import ListQuery
 from reconciler.sandbox.model import EmulatedModel
 from reconciler.sandbox.runtime import (
@@ -34,14 +36,17 @@ from reconciler.sandbox.wire import install, is_installed
 __all__ = [
     "DEFAULT_ACCOUNT",
     "DEFAULT_IMPORT_SECONDS",
+    "ENV_FAULTS",
     "ENV_IMPORT_SECONDS",
     "MAX_TAGS_PER_RESOURCE",
     "EmulatedBedrockBackend",
     "EmulatedModel",
+    "Faults",
     "ListQuery",
     "SandboxError",
     "SandboxStateError",
     "dump_state",
+    "faults_from_env",
     "get_backend",
     "install",
     "is_installed",

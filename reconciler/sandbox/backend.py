@@ -35,6 +35,7 @@ from reconciler.sandbox.errors import (
     ValidationException,
     error_for,
 )
+from reconciler.sandbox.faults import LATENCY, Faults, Verdict, faults_from_env
 from reconciler.sandbox.listing import ListQuery, fingerprint, page
 from reconciler.sandbox.model import (
     DEFAULT_FAILURE_MESSAGE,
@@ -91,6 +92,9 @@ class EmulatedBedrockBackend(BedrockBackend):
         self.model_quota: int | None = None
         self.calls: Counter[str] = Counter()
         self._faults: defaultdict[str, deque[BedrockError]] = defaultdict(deque)
+        # Random faults (latency, throttling, errors, a rate quota, drops); see ``faults``.
+        self.faults: Faults | None = faults_from_env()
+        self.faults_injected: Counter[str] = Counter()
 
     @property
     def _url_module(self) -> ModuleType:
@@ -339,6 +343,19 @@ class EmulatedBedrockBackend(BedrockBackend):
             self.calls[operation] += 1
             faults = self._faults.get(operation)
             return faults.popleft() if faults else None
+
+    def judge(self, operation: str) -> Verdict | None:
+        """The random faults one call of ``operation`` meets (None: none are configured)."""
+        faults = self.faults
+        if faults is None:
+            return None
+        verdict = faults.judge(operation)
+        with self.lock:
+            if verdict.latency > 0:
+                self.faults_injected[LATENCY] += 1
+            if verdict.kind is not None:
+                self.faults_injected[verdict.kind] += 1
+        return verdict
 
     def _hook_target(self, arn_or_name: str) -> EmulatedModel:
         model = self._find(arn_or_name) or next(

@@ -10,15 +10,20 @@ Bedrock sends them.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
 
+import botocore.exceptions
 from moto.bedrock import models as bedrock_models
 from moto.bedrock.responses import BedrockResponse
 from moto.core.responses import ActionResult, BaseResponse, EmptyResult
 
 from reconciler.sandbox.backend import EmulatedBedrockBackend, import_seconds_from_env
+from reconciler.sandbox.errors import BedrockError
+from reconciler.sandbox.faults import Verdict, faults_from_env
 from reconciler.sandbox.listing import ListQuery
 from reconciler.sandbox.validation import validate_input
 
@@ -111,15 +116,56 @@ def list_tags_for_resource(self: Any) -> ActionResult:
 
 
 def call_action(self: Any) -> Any:
-    """moto's dispatch, after counting the call and answering an injected fault if one waits."""
+    """moto's dispatch, after counting the call and applying the faults it meets: an error
+    queued by ``fail_next``, then the backend's random ``faults`` (see ``faults``)."""
     operation = self._get_action()
-    if operation:
-        fault = _backend(self).record_call(operation)
-        if fault is not None:
-            status, headers, body = self.serialized(ActionResult(fault))
-            headers, body = self._enrich_response(headers, body)
-            return status, headers, body
-    return BaseResponse.call_action(self)
+    if not operation:
+        return BaseResponse.call_action(self)
+    backend = _backend(self)
+    queued = backend.record_call(operation)
+    verdict = backend.judge(operation)
+    if verdict is None:
+        return _answer(self, queued)
+    faults = backend.faults
+    assert faults is not None
+    faults.begin(verdict)
+    try:
+        return _faulty_answer(self, queued, verdict)
+    finally:
+        faults.end()
+
+
+def _answer(self: Any, error: BedrockError | None) -> Any:
+    if error is None:
+        return BaseResponse.call_action(self)
+    status, headers, body = self.serialized(ActionResult(error))
+    headers, body = self._enrich_response(headers, body)
+    return status, headers, body
+
+
+def _faulty_answer(self: Any, queued: BedrockError | None, verdict: Verdict) -> Any:
+    if queued is None and verdict.drops_before:
+        return _drop_connection(self)
+    answer = _answer(self, queued or verdict.error)
+    if queued is None and verdict.drops_after:
+        return _drop_connection(self)
+    return answer
+
+
+def _drop_connection(self: Any) -> Any:
+    """Close the client's connection without an answer; botocore sees a connection error.
+
+    Over HTTP the socket is shut down under the server, whose answer then goes nowhere
+    (werkzeug treats the failed write as a dropped connection). In process (``--sandbox``)
+    there is no socket: raising botocore's own ConnectionClosedError from the request hook
+    reaches the client exactly as a closed connection would.
+    """
+    connection = self.normalized_request.environ.get("werkzeug.socket")
+    if not isinstance(connection, socket.socket):
+        raise botocore.exceptions.ConnectionClosedError(endpoint_url=self.uri)
+    with contextlib.suppress(OSError):  # the client may be gone already
+        connection.shutdown(socket.SHUT_RDWR)
+    return 500, {"Content-Type": "text/plain"}, "connection dropped (injected fault)"
 
 
 _HANDLERS: dict[str, Callable[[Any], Any]] = {
@@ -136,7 +182,8 @@ _HANDLERS: dict[str, Callable[[Any], Any]] = {
 
 def install() -> None:
     """Make moto's Bedrock the sandbox emulator (idempotent; nothing happens at import)."""
-    import_seconds_from_env()  # a bad setting fails here, not inside a request
+    import_seconds_from_env()  # bad settings fail here, not inside a request
+    faults_from_env()
     with _install_lock:
         for name, handler in _HANDLERS.items():
             setattr(BedrockResponse, name, handler)
