@@ -8,6 +8,7 @@ is valid, so an invalid checkout never reaches the planner. Called by ``cli``.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,10 @@ RECONCILER_TAG_COUNT = 2
 
 def load(paths: Sequence[str]) -> DesiredState:
     """Read and validate every manifest under ``paths``; ManifestError lists every problem."""
-    files = find_files(paths)
+    entries = find_files(paths)
+    files = [e for e in entries if isinstance(e, Path)]
+    problems = [e for e in entries if isinstance(e, Problem)]
     declared: list[DeclaredModel] = []
-    problems: list[Problem] = []
     for file in files:
         for item in _load_file(file):
             if isinstance(item, Problem):
@@ -47,32 +49,61 @@ def load(paths: Sequence[str]) -> DesiredState:
     return DesiredState(models=models, files=tuple(str(f) for f in files))
 
 
-def find_files(paths: Sequence[str]) -> list[Path]:
-    """Every manifest file named by ``paths``: files as given, folders searched recursively."""
+def find_files(paths: Sequence[str]) -> list[Path | Problem]:
+    """Every manifest file named by ``paths``: files as given, folders searched recursively.
+
+    A folder's ``*.yaml`` entry that cannot be a manifest there (unreadable, a dangling link
+    or a link loop, not a regular file, a link leading out of the folder) comes back as a
+    Problem, never skipped: skipping it would silently drop, and so prune, its models.
+    """
     found: dict[Path, Path] = {}
+    problems: list[Problem] = []
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise SourceError(f"{raw}: no such file or folder (a missing source is never empty)")
-        candidates = [path] if path.is_file() else _walk(path)
-        for file in candidates:
-            found.setdefault(file.resolve(), file)
-    return sorted(found.values())
+        for entry in [path] if path.is_file() else _walk(path):
+            if isinstance(entry, Problem):
+                problems.append(entry)
+            else:
+                found.setdefault(entry.resolve(), entry)
+    return [*sorted(found.values()), *problems]
 
 
-def _walk(folder: Path) -> Iterator[Path]:
-    """Follow symlinked folders, but never into one already visited (no loops)."""
+def _walk(folder: Path) -> Iterator[Path | Problem]:
+    """Follow symlinked folders inside ``folder``, never out of it, and never twice (loops)."""
+    top = folder.resolve()
     seen: set[tuple[int, int]] = set()
     for root, dirs, names in os.walk(folder, followlinks=True, onerror=_raise_source_error):
-        stat = os.stat(root)
-        if (stat.st_dev, stat.st_ino) in seen:
+        real = Path(os.path.realpath(root))
+        if not real.is_relative_to(top):
+            dirs.clear()
+            message = f"a symlinked folder leading out of {folder} ({real}); refused"
+            yield Problem(root, 1, "", message)
+            continue
+        info = os.stat(root)
+        if (info.st_dev, info.st_ino) in seen:
             dirs.clear()
             continue
-        seen.add((stat.st_dev, stat.st_ino))
+        seen.add((info.st_dev, info.st_ino))
         dirs.sort()
         for name in sorted(names):
-            if name.endswith(MANIFEST_SUFFIXES) and os.path.isfile(os.path.join(root, name)):
-                yield Path(root, name)
+            if name.endswith(MANIFEST_SUFFIXES):
+                yield _entry(Path(root, name), folder, top)
+
+
+def _entry(path: Path, folder: Path, top: Path) -> Path | Problem:
+    """``path`` if it is a regular file inside the folder, else the Problem with it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:  # a dangling symlink, a symlink loop, no permission
+        return Problem(str(path), 1, "", f"cannot be read: {e.strerror}")
+    real = Path(os.path.realpath(path))
+    if not real.is_relative_to(top):
+        return Problem(str(path), 1, "", f"a symlink leading out of {folder} ({real}); refused")
+    if not stat.S_ISREG(mode):
+        return Problem(str(path), 1, "", "not a regular file; refused")
+    return path
 
 
 def _raise_source_error(error: OSError) -> None:

@@ -33,6 +33,9 @@ MAX_NODES = 100_000
 # libyaml's composer builds the same nodes, with marks, many times faster.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_DEPTH = 32
+_TOO_DEEP = f"document nested deeper than {MAX_DEPTH} levels"
+# libyaml (0.2.5 and later) stops a scan past its own nesting limit with this problem.
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
 
 
 class YamlError(Exception):
@@ -75,6 +78,8 @@ def load_documents(text: str) -> Iterator[Document]:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else 1
+        if e.problem == _LIBYAML_TOO_DEEP:
+            raise YamlError(line, _TOO_DEEP) from e
         raise YamlError(line, f"malformed YAML: {e.problem or e.context}") from e
     except yaml.reader.ReaderError as e:
         line = text.count("\n", 0, e.position) + 1
@@ -83,7 +88,7 @@ def load_documents(text: str) -> Iterator[Document]:
     except yaml.YAMLError as e:
         raise YamlError(1, f"malformed YAML: {e}") from e
     except RecursionError as e:
-        raise YamlError(1, "document nested too deeply") from e
+        raise YamlError(1, _TOO_DEEP) from e
 
 
 class _Converter:
@@ -97,7 +102,7 @@ class _Converter:
         self._count(node)
         line = node.start_mark.line + 1
         if depth > MAX_DEPTH:
-            raise YamlError(line, f"document nested deeper than {MAX_DEPTH} levels")
+            raise YamlError(line, _TOO_DEEP)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):

@@ -418,13 +418,6 @@ def test_a_symlink_loop_given_as_the_path_is_a_clear_error(
     assert sum(emulator.backend.calls.values()) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="manifests._walk: a *.yaml entry that cannot be opened (a dangling symlink, a "
-    "symlink loop) is skipped silently because os.path.isfile() is False for it, so the "
-    "model it declared is planned for DELETE instead of the run failing with "
-    "'FILE: cannot be read'",
-)
 @pytest.mark.parametrize("kind", ["dangling", "loop"])
 def test_an_unreadable_manifest_symlink_never_prunes_its_model(
     cli: Cli, emulator: Any, tmp_path: Path, kind: str
@@ -440,42 +433,52 @@ def test_an_unreadable_manifest_symlink_never_prunes_its_model(
     else:
         beta.symlink_to(folder / "beta2.yaml")
         (folder / "beta2.yaml").symlink_to(beta)
-    run = cli("plan", str(folder), "--output", "json")
-    assert "beta" in models(emulator.client())
+    emulator.backend.calls.clear()
+    run = cli("apply", str(folder))
     assert run.code == 1, run.out
-    assert str(beta) in run.err
+    assert f"{beta}:1: cannot be read: " in run.err
+    assert sum(emulator.backend.calls.values()) == 0
+    assert set(models(emulator.client())) == {"alpha", "beta"}
 
 
-def test_symlinks_out_of_the_manifests_folder_are_followed(
+def test_symlinks_out_of_the_manifests_folder_are_refused(
     worker: Worker, emulator: Any, tmp_path: Path
 ) -> None:
-    """Decided behaviour: links are followed wherever they point (a checkout may link shared
-    manifests); what they point at is validated like any manifest."""
+    """A link may lead anywhere on the machine (``/etc``, a secret, another team's folder):
+    what a PATH declares is what lies inside it. Links inside the folder are followed."""
     outside = tmp_path / "outside"
     write(outside, "shared.yaml", manifest("shared"))
     write(outside, "dir/x.yaml", manifest("x"))
     write(outside, "secret.yaml", "password: hunter2\n")
     folder = tmp_path / "m"
     write(folder, "a.yaml", manifest("alpha"))
-    (folder / "shared.yaml").symlink_to(outside / "shared.yaml")
-    (folder / "linked").symlink_to(outside / "dir", target_is_directory=True)
-    run = accepted(worker, "symlinks out of the folder", folder)
-    assert run.out.strip() == "3 models valid in 3 files."
-    # A link to a file that is not a manifest is refused like any bad manifest: its path is
-    # the link's, and the value is not echoed.
-    (folder / "leak.yaml").symlink_to(outside / "secret.yaml")
-    run = refused(worker, emulator, "symlink to a non-manifest file", folder / "leak.yaml",
-                  "password: unknown field", line=1)  # fmt: skip
-    assert "hunter2" not in run.err
+    write(folder, "inner/b.yaml", manifest("beta"))
+    (folder / "b.yaml").symlink_to(folder / "inner" / "b.yaml")
+    (folder / "again").symlink_to(folder / "inner", target_is_directory=True)
+    run = accepted(worker, "symlinks inside the folder", folder)
+    assert run.out.strip() == "2 models valid in 2 files."
+    cases = [
+        ("symlink to a manifest outside the folder", "shared.yaml", outside / "shared.yaml"),
+        ("symlink to a secret outside the folder", "leak.yaml", outside / "secret.yaml"),
+        ("symlink to /dev/zero", "zero.yaml", Path("/dev/zero")),
+        ("symlinked folder outside the folder", "linked", outside / "dir"),
+    ]
+    for case, name, target in cases:
+        link = folder / name
+        link.symlink_to(target, target_is_directory=target.is_dir())
+        run = refused(
+            worker, emulator, case, link, r"leading out of .*; refused", line=1, source=folder
+        )
+        assert "hunter2" not in run.err
+        link.unlink()
 
 
-def test_special_files_are_skipped_not_read(worker: Worker, emulator: Any, tmp_path: Path) -> None:
+def test_special_files_are_refused_not_read(worker: Worker, emulator: Any, tmp_path: Path) -> None:
     folder = tmp_path / "m"
     write(folder, "a.yaml", manifest("alpha"))
     os.mkfifo(folder / "fifo.yaml")  # reading it would block forever
-    (folder / "zero.yaml").symlink_to("/dev/zero")  # reading it would never end
-    run = accepted(worker, "a FIFO and /dev/zero named *.yaml", folder)
-    assert run.out.strip() == "1 model valid in 1 file."
+    refused(worker, emulator, "a FIFO named *.yaml", folder / "fifo.yaml",
+            "not a regular file; refused", line=1, source=folder)  # fmt: skip
 
 
 # Limits: at the limit accepted (by the reconciler and the service), just past refused -----

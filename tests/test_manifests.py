@@ -143,11 +143,54 @@ def test_symlink_loop_does_not_hang(tmp_path: Path) -> None:
     write(root / "sub" / "a.yaml", manifest("alpha"))
     os.symlink(root, root / "sub" / "loop")
     os.symlink(root / "sub", root / "sub" / "self")
-    os.symlink(tmp_path / "root" / "missing", root / "dangling.yaml")
     start = time.perf_counter()
     state = manifests.load([str(root)])
     assert time.perf_counter() - start < 2.0
     assert [m.name for m in state.models] == ["alpha"]
+
+
+def test_links_inside_the_folder_are_followed(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    write(root / "shared" / "a.yaml", manifest("alpha"))
+    os.symlink(root / "shared" / "a.yaml", root / "link.yaml")
+    os.symlink(root / "shared", root / "linked")
+    state = manifests.load([str(root)])
+    assert [m.name for m in state.models] == ["alpha"]  # one file, however many ways in
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("dangling", "cannot be read: No such file or directory"),
+        ("loop", "cannot be read: Too many levels of symbolic links"),
+        ("outside file", "a symlink leading out of {root} ({outside}/b.yaml); refused"),
+        ("outside folder", "a symlinked folder leading out of {root} ({outside}); refused"),
+        ("fifo", "not a regular file; refused"),
+    ],
+)
+def test_entries_that_cannot_be_manifests_are_problems_never_skipped(
+    tmp_path: Path, kind: str, message: str
+) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    write(root / "a.yaml", manifest("alpha"))
+    write(outside / "b.yaml", manifest("beta"))
+    entry = root / "b.yaml"
+    if kind == "dangling":
+        os.symlink(tmp_path / "not-synced-yet.yaml", entry)
+    elif kind == "loop":
+        os.symlink(root / "c.yaml", entry)
+        os.symlink(entry, root / "c.yaml")
+    elif kind == "outside file":
+        os.symlink(outside / "b.yaml", entry)
+    elif kind == "outside folder":
+        entry = root / "shared"
+        os.symlink(outside, entry)
+    else:
+        os.mkfifo(entry)  # reading it would block forever
+    problems = [p for p in problems_of(root) if p.file == str(entry)]
+    assert [(p.line, p.message) for p in problems] == [
+        (1, message.format(root=root, outside=outside))
+    ]
 
 
 def test_a_utf8_bom_is_accepted(tmp_path: Path) -> None:
