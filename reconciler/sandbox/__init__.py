@@ -3,13 +3,17 @@
 moto's Bedrock backend has no CreateCustomModel and models imported models loosely. This
 package extends it, once ``install()`` is called, with Bedrock's documented behaviour:
 imported-model ARNs and status, unique names, idempotency tokens, tags, shared models,
-real pagination, quotas and AWS-shaped errors. Nothing is patched at import time.
+real pagination, quotas and AWS-shaped errors. It also answers the Resource Groups Tagging
+API's GetResources for the custom models (resource type ``bedrock:custom-model``), counted
+and faulted like Bedrock's operations, with a tag index that can be made to lag
+(``freeze_tag_index``). Nothing is patched at import time.
 
-Modules: ``errors`` (exceptions), ``model`` (one model record), ``listing`` (ListCustomModels
-filters and pages), ``validation`` (service-model input checks), ``backend`` (the emulated
-backend and test hooks), ``wire`` (HTTP handlers and ``install``), ``runtime`` (state,
-``running`` and ``serve``), ``faults`` (random latency, throttling, errors, a rate quota and
-dropped connections, deterministic with a seed).
+Modules: ``errors`` (exceptions, Bedrock's and the tagging API's), ``model`` (one model
+record), ``listing`` (ListCustomModels filters and pages), ``validation`` (service-model input
+checks), ``backend`` (the emulated backend, its GetResources view and test hooks), ``wire``
+(HTTP handlers of both APIs and ``install``), ``runtime`` (state, ``running`` and ``serve``),
+``faults`` (random latency, throttling, errors, a rate quota and dropped connections,
+deterministic with a seed).
 """
 
 from reconciler.sandbox.backend import (

@@ -4,6 +4,10 @@ moto builds one instance per (account, region) once ``install()`` ran. It subcla
 Bedrock backend, so the operations this module does not touch (customization jobs, logging
 configuration) keep moto's behaviour; models made by moto's customization jobs are adopted
 into the same store, so every custom model is listed, described and deleted the same way.
+
+It is also one of moto's ``TaggableResourcesMixin`` backends: the Resource Groups Tagging API
+(GetResources) reads the account's custom models and their tags from it, as resource type
+``bedrock:custom-model``. ``freeze_tag_index`` makes that view lag behind, as AWS's does.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import string
 import threading
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import moto.bedrock.urls
 from moto.bedrock.models import BedrockBackend
+from moto.core.resource_tagging import TaggableResourcesMixin, TaggedResource
 
 from reconciler.sandbox.errors import (
     AccessDeniedException,
@@ -50,6 +55,8 @@ from reconciler.sandbox.model import (
 ENV_IMPORT_SECONDS = "RECONCILER_SANDBOX_IMPORT_SECONDS"
 DEFAULT_IMPORT_SECONDS = 2.0
 MAX_TAGS_PER_RESOURCE = 50
+# What the Resource Groups Tagging API calls a custom model (ResourceTypeFilters).
+CUSTOM_MODEL_RESOURCE_TYPE = "bedrock:custom-model"
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 _DETAIL_KEYS = (
     "hyperParameters",
@@ -75,12 +82,14 @@ def import_seconds_from_env() -> float:
     return seconds
 
 
-class EmulatedBedrockBackend(BedrockBackend):
+class EmulatedBedrockBackend(BedrockBackend, TaggableResourcesMixin):
     """moto's Bedrock backend with Bedrock's custom-model semantics.
 
     Some overrides change moto's signatures (they return this module's records): only the
     request handlers in ``wire`` call them, and they are replaced as well.
     """
+
+    SERVICE_NAMESPACE: ClassVar[str] = "bedrock"
 
     def __init__(self, region_name: str, account_id: str) -> None:
         super().__init__(region_name, account_id)
@@ -95,6 +104,8 @@ class EmulatedBedrockBackend(BedrockBackend):
         # Random faults (latency, throttling, errors, a rate quota, drops); see ``faults``.
         self.faults: Faults | None = faults_from_env()
         self.faults_injected: Counter[str] = Counter()
+        # What GetResources answers from while frozen (see freeze_tag_index); None: live.
+        self._frozen_tag_index: list[tuple[str, dict[str, str]]] | None = None
 
     @property
     def _url_module(self) -> ModuleType:
@@ -215,7 +226,10 @@ class EmulatedBedrockBackend(BedrockBackend):
 
     # TagResource, UntagResource, ListTagsForResource
 
-    def tag_resource(self, resource_arn: str, tags: list[dict[str, str]]) -> None:
+    # Bedrock's signature, not TaggableResourcesMixin's (a dict): see owns_arn.
+    def tag_resource(  # type: ignore[override]
+        self, resource_arn: str, tags: list[dict[str, str]]
+    ) -> None:
         new = _tag_dict(tags)
         with self.lock:
             self._check_taggable(resource_arn)
@@ -250,6 +264,48 @@ class EmulatedBedrockBackend(BedrockBackend):
     def _put_tags(self, arn: str, tags: Mapping[str, str]) -> None:
         if tags:
             self.tagger.tag_resource(arn, [{"Key": k, "Value": v} for k, v in tags.items()])
+
+    # GetResources (the Resource Groups Tagging API)
+
+    def iter_tagged_resources(self) -> Iterator[TaggedResource]:
+        """The account's own custom models with their tags, as GetResources reads them.
+
+        Shared models are left out: their tags belong to their owner's account. The list is
+        taken when this is called, so a listing moto pages through later is not disturbed by
+        models deleted in between (as a reconciler deletes them).
+        """
+        with self.lock:
+            frozen = self._frozen_tag_index
+            entries = self._tag_index() if frozen is None else frozen
+            resources = [
+                TaggedResource(arn, dict(tags), CUSTOM_MODEL_RESOURCE_TYPE) for arn, tags in entries
+            ]
+        return iter(resources)
+
+    def owns_arn(self, arn: str) -> bool:
+        # moto's TagResources and UntagResources would call tag_resource with the mixin's
+        # arguments, not Bedrock's; disowning every ARN makes moto report them as failed
+        # resources ("Service not yet supported"), as it did before Bedrock joined in.
+        return False
+
+    def freeze_tag_index(self) -> None:
+        """Make GetResources answer from the models and tags of this moment until
+        ``thaw_tag_index`` (or ``reset``): deleted models are still reported, new ones are
+        missing and changed tags keep their old values, as AWS's lagging tag index does."""
+        with self.lock:
+            self._frozen_tag_index = self._tag_index()
+
+    def thaw_tag_index(self) -> None:
+        """Make GetResources answer from the live models and tags again."""
+        with self.lock:
+            self._frozen_tag_index = None
+
+    def _tag_index(self) -> list[tuple[str, dict[str, str]]]:
+        return [
+            (arn, dict(self.tagger.get_tag_dict_for_resource(arn)))
+            for arn, model in self.models.items()
+            if self._owns(model)
+        ]
 
     # moto's customization jobs
 

@@ -4,6 +4,10 @@ The AWS errors are moto ``ServiceException`` subclasses. moto serialises those w
 service model, so the HTTP status and the JSON error body (``__type``, ``message``) are
 whatever the Bedrock API reference says, and botocore raises ``ClientError`` with the right
 ``Error.Code``.
+
+The Resource Groups Tagging API (GetResources) has error codes of its own: ``tagging_error``
+turns a Bedrock error into the one that API sends instead (``ThrottledException`` for
+``ThrottlingException``, and so on), so injected faults reach the client as AWS would send them.
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ class SandboxStateError(SandboxError):
 
 
 class BedrockError(ServiceException):
-    """An error Bedrock itself would return; ``code`` names the error shape in the model."""
+    """An error AWS would return; ``code`` names the error shape in the service model.
+
+    ``http_status`` overrides the status where the service model gives none (moto then
+    answers 400) but the API reference does.
+    """
+
+    http_status: int | None = None
 
     def __init__(self, message: str, **members: Any) -> None:
         super().__init__(message)
@@ -64,6 +74,28 @@ class InternalServerException(BedrockError):
     code = "InternalServerException"
 
 
+# The Resource Groups Tagging API's own errors.
+
+
+class ThrottledException(BedrockError):
+    # botocore treats this code as throttling (botocore.retries.standard and _retry.json).
+    code = "ThrottledException"
+
+
+class InternalServiceException(BedrockError):
+    code = "InternalServiceException"
+    # A server fault: botocore retries a 500 as a transient error, as it does Bedrock's.
+    http_status = 500
+
+
+class InvalidParameterException(BedrockError):
+    code = "InvalidParameterException"
+
+
+class PaginationTokenExpiredException(BedrockError):
+    code = "PaginationTokenExpiredException"
+
+
 _BY_CODE: dict[str, type[BedrockError]] = {
     cls.code: cls
     for cls in (
@@ -75,18 +107,35 @@ _BY_CODE: dict[str, type[BedrockError]] = {
         ThrottlingException,
         AccessDeniedException,
         InternalServerException,
+        ThrottledException,
+        InternalServiceException,
+        InvalidParameterException,
+        PaginationTokenExpiredException,
     )
+}
+
+# Bedrock's errors that the tagging API names differently; the others (AccessDeniedException,
+# one of the errors common to every AWS API) it sends as they are.
+_TAGGING_EQUIVALENTS: dict[str, type[BedrockError]] = {
+    ThrottlingException.code: ThrottledException,
+    InternalServerException.code: InternalServiceException,
+    ValidationException.code: InvalidParameterException,
 }
 
 
 def error_for(code: str, message: str) -> BedrockError:
-    """A Bedrock error by its code, for fault injection; unknown codes are a test bug."""
+    """An error by its code, for fault injection; unknown codes are a test bug."""
     try:
         return _BY_CODE[code](message)
     except KeyError:
-        raise ValueError(
-            f"unknown Bedrock error code {code!r}; one of {sorted(_BY_CODE)}"
-        ) from None
+        raise ValueError(f"unknown error code {code!r}; one of {sorted(_BY_CODE)}") from None
+
+
+def tagging_error(error: BedrockError) -> BedrockError:
+    """``error`` as the Resource Groups Tagging API sends it (the same error if it has no
+    name of its own there)."""
+    equivalent = _TAGGING_EQUIVALENTS.get(error.code)
+    return error if equivalent is None else equivalent(error.message)
 
 
 def http_status(code: str) -> int:

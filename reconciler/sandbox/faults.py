@@ -20,6 +20,9 @@ Kinds of fault, as counted in ``backend.faults_injected``:
 - ``lost_response``: the request is processed, then the connection is closed without an
   answer (the client cannot tell whether its call took effect).
 
+GetResources meets the same faults, with the tagging API's own codes: ``ThrottledException``
+(HTTP 400, which botocore retries as throttling) and ``InternalServiceException`` (HTTP 500).
+
 The wire side (``wire.call_action``) applies the verdict: over HTTP a dropped connection is
 a socket shut down under the server's feet; in process (``--sandbox``) it is botocore's own
 ``ConnectionClosedError``. Either way botocore sees a connection error.

@@ -1,17 +1,25 @@
-"""The HTTP side of the emulator: request handlers on moto's ``BedrockResponse``, and install().
+"""The HTTP side of the emulator: request handlers on moto's ``BedrockResponse`` and
+``ResourceGroupsTaggingAPIResponse``, and install().
 
-moto routes a REST request to the botocore operation it matches and calls the snake_case
-method of that name on ``BedrockResponse``. ``install()`` puts this module's handlers there,
-wraps dispatch to count calls and inject faults, and makes moto's ``bedrock_backends`` build
+moto routes a request to the botocore operation it matches and calls the snake_case method
+of that name on the service's response class. ``install()`` puts this module's handlers
+there, wraps both services' dispatch to count calls and inject faults (one ``call_action``,
+so GetResources meets the same counters and faults as Bedrock's operations, in the Bedrock
+backend of the same account and region), and makes moto's ``bedrock_backends`` build
 ``EmulatedBedrockBackend``. Handlers answer ``ActionResult``s, which moto serialises with the
 service model: success codes (202 for CreateCustomModel), timestamps and errors come out as
-Bedrock sends them.
+the service sends them; injected errors are renamed to the tagging API's own codes there.
+
+GetResources itself is moto's (it finds our backend as a ``TaggableResourcesMixin``), except
+for page limits: moto stops a page at 100 tags even when the caller did not ask for
+``TagsPerPage``; here only ``ResourcesPerPage`` bounds it then, as in AWS.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -19,15 +27,29 @@ from typing import Any
 import botocore.exceptions
 from moto.bedrock import models as bedrock_models
 from moto.bedrock.responses import BedrockResponse
+from moto.core.errors import COMMON_ERROR_CODES
+from moto.core.resource_tagging import TaggedResource
 from moto.core.responses import ActionResult, BaseResponse, EmptyResult
+from moto.resourcegroupstaggingapi.responses import ResourceGroupsTaggingAPIResponse
 
 from reconciler.sandbox.backend import EmulatedBedrockBackend, import_seconds_from_env
-from reconciler.sandbox.errors import BedrockError
+from reconciler.sandbox.errors import (
+    AccessDeniedException,
+    BedrockError,
+    InvalidParameterException,
+    tagging_error,
+)
 from reconciler.sandbox.faults import Verdict, faults_from_env
 from reconciler.sandbox.listing import ListQuery
 from reconciler.sandbox.validation import validate_input
 
 _install_lock = threading.Lock()
+
+# GetResources' page limits (its API reference), and moto's default page size.
+RESOURCES_PER_PAGE = range(1, 101)
+TAGS_PER_PAGE = range(100, 501)
+DEFAULT_RESOURCES_PER_PAGE = 50
+_NO_TAG_LIMIT = sys.maxsize
 
 
 def _backend(response: Any) -> EmulatedBedrockBackend:
@@ -115,6 +137,43 @@ def list_tags_for_resource(self: Any) -> ActionResult:
     return ActionResult({"tags": tags})
 
 
+def get_resources(self: Any) -> ActionResult:
+    """moto's GetResources, where a page has at most ``TagsPerPage`` tags only if asked."""
+    resources_per_page = _page_limit(self, "ResourcesPerPage", RESOURCES_PER_PAGE)
+    tags_per_page = _page_limit(self, "TagsPerPage", TAGS_PER_PAGE)
+    token, resources = self.backend.get_resources(
+        pagination_token=self._get_param("PaginationToken"),
+        resources_per_page=resources_per_page or DEFAULT_RESOURCES_PER_PAGE,
+        tags_per_page=tags_per_page or _NO_TAG_LIMIT,
+        tag_filters=self._get_param("TagFilters", []),
+        resource_type_filters=self._get_param("ResourceTypeFilters", []),
+        resource_arn_list=self._get_param("ResourceARNList", []),
+    )
+    # AWS ends the last page with an empty token rather than none.
+    return ActionResult(
+        {
+            "ResourceTagMappingList": [_tag_mapping(resource) for resource in resources],
+            "PaginationToken": token or "",
+        }
+    )
+
+
+def _page_limit(response: Any, name: str, allowed: range) -> int | None:
+    value = response._get_param(name)
+    if value is None:
+        return None
+    if value not in allowed:
+        raise InvalidParameterException(
+            f"{name} must be between {allowed.start} and {allowed.stop - 1}"
+        )
+    return int(value)
+
+
+def _tag_mapping(resource: TaggedResource) -> dict[str, Any]:
+    tags = [{"Key": key, "Value": value} for key, value in resource.tags.items()]
+    return {"ResourceARN": resource.arn, "Tags": tags}
+
+
 def call_action(self: Any) -> Any:
     """moto's dispatch, after counting the call and applying the faults it meets: an error
     queued by ``fail_next``, then the backend's random ``faults`` (see ``faults``)."""
@@ -138,9 +197,11 @@ def call_action(self: Any) -> Any:
 def _answer(self: Any, error: BedrockError | None) -> Any:
     if error is None:
         return BaseResponse.call_action(self)
+    if isinstance(self, ResourceGroupsTaggingAPIResponse):
+        error = tagging_error(error)
     status, headers, body = self.serialized(ActionResult(error))
     headers, body = self._enrich_response(headers, body)
-    return status, headers, body
+    return error.http_status or status, headers, body
 
 
 def _faulty_answer(self: Any, queued: BedrockError | None, verdict: Verdict) -> Any:
@@ -168,7 +229,7 @@ def _drop_connection(self: Any) -> Any:
     return 500, {"Content-Type": "text/plain"}, "connection dropped (injected fault)"
 
 
-_HANDLERS: dict[str, Callable[[Any], Any]] = {
+_BEDROCK_HANDLERS: dict[str, Callable[[Any], Any]] = {
     "create_custom_model": create_custom_model,
     "get_custom_model": get_custom_model,
     "delete_custom_model": delete_custom_model,
@@ -178,6 +239,17 @@ _HANDLERS: dict[str, Callable[[Any], Any]] = {
     "list_tags_for_resource": list_tags_for_resource,
     "call_action": call_action,
 }
+_TAGGING_HANDLERS: dict[str, Callable[[Any], Any]] = {
+    "get_resources": get_resources,
+    "call_action": call_action,
+}
+_HANDLERS: dict[type[BaseResponse], dict[str, Callable[[Any], Any]]] = {
+    BedrockResponse: _BEDROCK_HANDLERS,
+    ResourceGroupsTaggingAPIResponse: _TAGGING_HANDLERS,
+}
+# Errors every AWS API may send that the tagging API's service model lacks; moto warns on
+# each one it serialises unless it knows them as common errors.
+_COMMON_ERRORS = (AccessDeniedException.code,)
 
 
 def install() -> None:
@@ -185,8 +257,10 @@ def install() -> None:
     import_seconds_from_env()  # bad settings fail here, not inside a request
     faults_from_env()
     with _install_lock:
-        for name, handler in _HANDLERS.items():
-            setattr(BedrockResponse, name, handler)
+        for response_class, handlers in _HANDLERS.items():
+            for name, handler in handlers.items():
+                setattr(response_class, name, handler)
+        COMMON_ERROR_CODES.extend(c for c in _COMMON_ERRORS if c not in COMMON_ERROR_CODES)
         backends = bedrock_models.bedrock_backends
         backends.backend = EmulatedBedrockBackend
         for account in backends.values():
@@ -198,6 +272,13 @@ def install() -> None:
 
 
 def is_installed() -> bool:
-    return bedrock_models.bedrock_backends.backend is EmulatedBedrockBackend and all(
-        getattr(BedrockResponse, name) is handler for name, handler in _HANDLERS.items()
+    handlers_in_place = all(
+        getattr(response_class, name) is handler
+        for response_class, handlers in _HANDLERS.items()
+        for name, handler in handlers.items()
+    )
+    return (
+        bedrock_models.bedrock_backends.backend is EmulatedBedrockBackend
+        and handlers_in_place
+        and all(code in COMMON_ERROR_CODES for code in _COMMON_ERRORS)
     )
