@@ -481,7 +481,7 @@ class Emulator:
 
 def warm_up(emulator: Emulator) -> None:
     """Every operation once, so one-time loading (service models, routes) is not measured."""
-    from reconciler.aws.executor import create_request, request_token
+    from reconciler.aws.creates import create_request, request_token
 
     client = package_client(emulator.url, 1, Probe(0))
     request = create_request(_declared(0), SCOPE)
@@ -769,7 +769,7 @@ def measure_sequential_create(
     emulator: Emulator, desired: Any, args: argparse.Namespace
 ) -> dict[str, Any]:
     """N ``create_custom_model`` calls one after the other, the same requests as the executor."""
-    from reconciler.aws.executor import create_request, request_token
+    from reconciler.aws.creates import create_request, request_token
 
     probe = Probe(args.latency)
     client = plain_client(emulator.url, probe)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 TAG_MANAGED_BY = "reconciler:managed-by"
@@ -20,6 +21,14 @@ STATUS_CREATING = "Creating"
 STATUS_FAILED = "Failed"
 
 
+class TagSource(StrEnum):
+    """Where a model's tags were read, so that no change is decided on a lagging index."""
+
+    MODEL = "model"  # ListTagsForResource: authoritative
+    INDEX = "index"  # the Resource Groups Tagging API: eventually consistent
+    UNREAD = "unread"  # not read: not in the index of the scope's models, nor declared
+
+
 @dataclass(frozen=True)
 class ObservedModel:
     """One custom model owned by the account, with its tags."""
@@ -30,6 +39,7 @@ class ObservedModel:
     tags: Mapping[str, str] = field(default_factory=dict)
     owner_account_id: str = ""
     customization_type: str = ""
+    tags_from: TagSource = TagSource.MODEL
 
     @property
     def managed_by(self) -> str | None:
@@ -57,7 +67,11 @@ class ObservedState:
         return {m.name: m for m in self.models}
 
 
-def from_api(summary: Mapping[str, Any], tags: Iterable[Mapping[str, str]]) -> ObservedModel:
+def from_api(
+    summary: Mapping[str, Any],
+    tags: Iterable[Mapping[str, str]],
+    tags_from: TagSource = TagSource.MODEL,
+) -> ObservedModel:
     """Build an ObservedModel from a ``ListCustomModels`` summary and its ``tags`` list."""
     return ObservedModel(
         arn=str(summary["modelArn"]),
@@ -66,6 +80,7 @@ def from_api(summary: Mapping[str, Any], tags: Iterable[Mapping[str, str]]) -> O
         tags={t["key"]: t["value"] for t in tags},
         owner_account_id=str(summary.get("ownerAccountId", "")),
         customization_type=str(summary.get("customizationType", "")),
+        tags_from=tags_from,
     )
 
 

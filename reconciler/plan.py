@@ -66,6 +66,8 @@ class Action:
     declared: DeclaredModel | None = None
     set_tags: tuple[tuple[str, str], ...] = ()
     remove_tag_keys: tuple[str, ...] = ()
+    # The model's import is still running: the service may refuse to delete it until it ends.
+    importing: bool = False
 
     @property
     def source(self) -> str | None:
@@ -150,7 +152,9 @@ def _replace_or_block(model: DeclaredModel, found: ObservedModel, why: str) -> A
     if found.retained or model.spec.deletionPolicy == "Retain":
         reason = f"{why}, but its deletion policy is Retain, so it is never replaced"
         return Action(ActionKind.BLOCKED, model.name, reason, found.arn, model)
-    return Action(ActionKind.REPLACE, model.name, why, found.arn, model)
+    return Action(
+        ActionKind.REPLACE, model.name, why, found.arn, model, importing=_importing(found)
+    )
 
 
 def _retag_or_noop(model: DeclaredModel, found: ObservedModel, scope: str) -> Action:
@@ -189,7 +193,12 @@ def _for_undeclared(found: ObservedModel) -> Action:
         reason = "no manifest declares it; deletion policy Retain: kept, reconciler tags removed"
         keys = tuple(k for k in RECONCILER_TAG_KEYS if k in found.tags)
         return Action(ActionKind.RELEASE, found.name, reason, found.arn, remove_tag_keys=keys)
-    return Action(ActionKind.DELETE, found.name, "no manifest declares it any more", found.arn)
+    reason = "no manifest declares it any more"
+    return Action(ActionKind.DELETE, found.name, reason, found.arn, importing=_importing(found))
+
+
+def _importing(found: ObservedModel) -> bool:
+    return found.status == STATUS_CREATING
 
 
 DEFAULT_MAX_DELETE_PERCENT = 30.0

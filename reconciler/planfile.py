@@ -49,6 +49,7 @@ class SavedAction(_Strict):
     manifest: dict[str, Any] | None = None
     set_tags: dict[str, str] = {}
     remove_tag_keys: list[str] = []
+    importing: bool = False
 
 
 class Snapshot(_Strict):
@@ -190,6 +191,7 @@ def _saved_action(action: Action) -> SavedAction:
         manifest=declared.manifest.model_dump(mode="json", exclude_none=True) if declared else None,
         set_tags=dict(action.set_tags),
         remove_tag_keys=list(action.remove_tag_keys),
+        importing=action.importing,
     )
 
 
@@ -207,6 +209,7 @@ def _action(saved: SavedAction) -> Action:
         declared=declared,
         set_tags=tuple(saved.set_tags.items()),
         remove_tag_keys=tuple(saved.remove_tag_keys),
+        importing=saved.importing,
     )
 
 

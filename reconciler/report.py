@@ -10,6 +10,9 @@ from enum import StrEnum
 
 from reconciler.plan import Action, Plan
 
+# The ``code`` of a skipped action the next run will retry (its model is still importing).
+DEFERRED = "Deferred"
+
 
 class Outcome(StrEnum):
     DONE = "done"
@@ -38,3 +41,7 @@ class ApplyReport:
     @property
     def failed(self) -> tuple[ActionResult, ...]:
         return tuple(r for r in self.results if r.outcome is Outcome.FAILED)
+
+    @property
+    def deferred(self) -> tuple[ActionResult, ...]:
+        return tuple(r for r in self.results if r.code == DEFERRED)

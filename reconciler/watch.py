@@ -24,7 +24,7 @@ import watchfiles
 
 from reconciler import manifests
 from reconciler.aws import executor
-from reconciler.aws.reader import TagCache, read_account
+from reconciler.aws.reader import AccountReader, TagCache, TagReads
 from reconciler.backoff import Backoff
 from reconciler.desired import DesiredState
 from reconciler.errors import ManifestError, ReconcilerError, UnsafePlanError
@@ -37,9 +37,9 @@ from reconciler.plan import (
     Plan,
     check_deletion_budget,
     check_empty_source,
-    plan,
 )
-from reconciler.report import ApplyReport, Outcome
+from reconciler.reconcile import read_and_plan
+from reconciler.report import DEFERRED, ApplyReport, Outcome
 
 _DESTRUCTIVE = frozenset({ActionKind.DELETE, ActionKind.REPLACE, ActionKind.RELEASE})
 
@@ -61,11 +61,16 @@ class WatchOptions:
     stall_seconds: float = 120.0
     backoff_base: float = 10.0
     backoff_cap: float = 600.0
+    tag_reads: TagReads = TagReads.AUTO
 
 
 @dataclass
 class Watcher:
-    """One reconcile loop over one account and scope."""
+    """One reconcile loop over one account and scope.
+
+    ``client`` is a Bedrock client; ``tagging`` makes a Resource Groups Tagging API client.
+    Without one, tags are read per model whatever ``options.tag_reads`` says.
+    """
 
     options: WatchOptions
     client: Any
@@ -75,6 +80,7 @@ class Watcher:
     wall: Callable[[], float] = time.time
     rand: Callable[[], float] = random.random
     stop: threading.Event = field(default_factory=threading.Event)
+    tagging: Callable[[], Any] | None = None
 
     def __post_init__(self) -> None:
         o = self.options
@@ -87,6 +93,15 @@ class Watcher:
         self._last_applied: DesiredState | None = None
         self._next_resync = 0.0
         self._tags: TagCache = {}
+        self.reader = AccountReader(
+            self.client,
+            self.tagging or (lambda: None),
+            o.scope,
+            mode=o.tag_reads if self.tagging else TagReads.PER_MODEL,
+            concurrency=o.concurrency,
+            cache=self._tags,
+            warn=lambda message: event(self.logger, logging.WARNING, "tag_reads", message),
+        )
 
     def healthy(self) -> bool:
         """Whether the loop ticked recently."""
@@ -133,9 +148,8 @@ class Watcher:
             return "manifest_error"
         if trigger in ("start", "resync"):
             self._tags.clear()  # a full resync re-reads every tag: that is how drift is seen
-        observed = read_account(self.client, self.options.concurrency, self._tags)
+        planned, observed = read_and_plan(self.reader, desired, self.options.scope)
         self.metrics.observed(observed, self.options.scope)
-        planned = plan(desired, observed, self.options.scope)
         for action in planned.actions:
             if action.kind is ActionKind.NOOP:
                 self.backoff.succeeded(action.name)
@@ -215,6 +229,15 @@ class Watcher:
                     model=name,
                     action=kind,
                     reason=r.code or kind,
+                )
+            elif r.code == DEFERRED:
+                event(
+                    self.logger,
+                    logging.INFO,
+                    "action_deferred",
+                    r.error or "",
+                    model=name,
+                    action=kind,
                 )
             elif r.outcome is Outcome.DONE:
                 self.backoff.succeeded(name)

@@ -229,6 +229,7 @@ def test_recreating_a_removed_then_readded_manifest(cli: Cli, repo: Path, emulat
 
 
 def test_model_in_use_cannot_be_deleted(cli: Cli, repo: Path, emulator: Any) -> None:
+    emulator.backend.import_seconds = 0.0  # only an Active model can be in use
     cli("apply", str(repo))
     emulator.backend.set_in_use("beta", True)
     (repo / "nested" / "b.yml").write_text(manifest("gamma", retain=True))
@@ -349,6 +350,7 @@ def test_throttling_is_ridden_out_by_retries(cli: Cli, repo: Path, emulator: Any
 
 
 def test_replace_whose_delete_fails_skips_the_create(cli: Cli, repo: Path, emulator: Any) -> None:
+    emulator.backend.import_seconds = 0.0  # only an Active model can be in use
     cli("apply", str(repo))
     arn = models(emulator.client())["alpha"]["modelArn"]
     emulator.backend.set_in_use("alpha", True)
@@ -400,7 +402,7 @@ def test_bad_timeout_is_refused_before_any_call(cli: Cli, repo: Path, emulator: 
 def test_create_race_won_by_an_identical_model_is_not_a_failure(
     cli: Cli, repo: Path, emulator: Any
 ) -> None:
-    from reconciler.aws.executor import create_request
+    from reconciler.aws.creates import create_request
 
     plan = cli("plan", str(repo), "--output", "json")
     assert actions(plan)["alpha"] == "create"

@@ -1,80 +1,130 @@
-"""The one place a boto3 Bedrock client is made.
+"""The one place boto3 clients are made: Bedrock, and the Resource Groups Tagging API.
 
 Region, profile and endpoint come from the flags or from the standard AWS environment
 variables and config files (``AWS_ENDPOINT_URL_BEDROCK`` included: botocore resolves it when
 no endpoint is given). Retries use botocore's own ``standard`` mode, set explicitly because
-botocore still defaults to ``legacy``; timeouts are bounded so an unreachable endpoint fails
-in seconds, not minutes. Called by ``cli``; clients are passed to ``reader`` and ``executor``.
+botocore still defaults to ``legacy``; connect and read timeouts are bounded so that an
+unreachable or silent endpoint fails in a known time (see ``aws.settings``). Every client
+an ``Account`` makes shares one session (credentials are resolved once), one per-operation
+rate limit and one tally of API calls and throttles. Called by ``cli``; the clients are
+passed to ``reader``, ``executor`` and ``waiter``.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import boto3
 import botocore.config
 import botocore.exceptions
 
+from reconciler.aws.ratelimit import RateLimiter
+from reconciler.aws.settings import AwsSettings
 from reconciler.errors import CloudError
 
-DEFAULT_MAX_ATTEMPTS = 10
+Listener = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class AwsSettings:
-    """Where and how to reach Bedrock; ``None`` means 'let botocore resolve it'."""
+class Account:
+    """The clients for one account and region, and what they sent.
 
-    region: str | None = None
-    profile: str | None = None
-    endpoint_url: str | None = None
-    concurrency: int = 8
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
+    ``calls`` and ``throttles`` count HTTP attempts by operation (retries included) for
+    every client made here; ``listeners`` are told of each attempt and each throttle too.
+    The tagging client is made on first use, since the per-model path never needs it.
+    """
+
+    def __init__(
+        self,
+        settings: AwsSettings,
+        on_attempt: Listener | None = None,
+        on_throttle: Listener | None = None,
+    ) -> None:
+        self.settings = settings
+        self.calls: Counter[str] = Counter()
+        self.throttles: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._listeners = (on_attempt, on_throttle)
+        self._limiter = RateLimiter(settings.max_rps) if settings.max_rps else None
+        self._session = _session(settings)
+        self.bedrock = self._client("bedrock")
+
+    @property
+    def region(self) -> str:
+        return str(self.bedrock.meta.region_name)
+
+    @cached_property
+    def tagging(self) -> Any:
+        """A Resource Groups Tagging API client, same region, endpoint and settings."""
+        return self._client("resourcegroupstaggingapi")
+
+    def _client(self, service: str) -> Any:
+        settings = self.settings
+        config = botocore.config.Config(
+            retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            max_pool_connections=max(10, settings.concurrency * 2),
+            user_agent_extra="bedrock-reconciler",
+        )
+        try:
+            client = self._session.client(
+                service, endpoint_url=settings.endpoint_url, config=config
+            )
+        except botocore.exceptions.NoRegionError as e:
+            raise CloudError(
+                "no AWS region: pass --region or set AWS_REGION (or a region in the AWS profile)"
+            ) from e
+        except (botocore.exceptions.BotoCoreError, ValueError) as e:
+            raise CloudError(f"cannot set up the AWS client: {e}") from e
+        if self._limiter is not None:
+            self._limiter.install(client)
+        instrument(client, self._attempted, self._throttled)
+        return client
+
+    def _attempted(self, operation: str) -> None:
+        with self._lock:
+            self.calls[operation] += 1
+        if self._listeners[0] is not None:
+            self._listeners[0](operation)
+
+    def _throttled(self, operation: str) -> None:
+        with self._lock:
+            self.throttles[operation] += 1
+        if self._listeners[1] is not None:
+            self._listeners[1](operation)
 
 
-def bedrock_client(settings: AwsSettings) -> Any:
-    """A Bedrock control-plane client with explicit retries, timeouts and a large enough pool."""
-    config = botocore.config.Config(
-        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        max_pool_connections=max(10, settings.concurrency * 2),
-        user_agent_extra="bedrock-reconciler",
-    )
+def _session(settings: AwsSettings) -> Any:
     try:
-        session = boto3.session.Session(profile_name=settings.profile, region_name=settings.region)
-        return session.client("bedrock", endpoint_url=settings.endpoint_url, config=config)
+        return boto3.session.Session(profile_name=settings.profile, region_name=settings.region)
     except botocore.exceptions.ProfileNotFound as e:
         raise CloudError(f"AWS profile {settings.profile!r} is not in the AWS config files") from e
-    except botocore.exceptions.NoRegionError as e:
-        raise CloudError(
-            "no AWS region: pass --region or set AWS_REGION (or a region in the AWS profile)"
-        ) from e
     except (botocore.exceptions.BotoCoreError, ValueError) as e:
         raise CloudError(f"cannot set up the AWS client: {e}") from e
 
 
-def region_of(client: Any) -> str:
-    """The region a client talks to."""
-    return str(client.meta.region_name)
-
-
 _THROTTLE_CODES = frozenset(
-    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+    }
 )
 
 
-def instrument(
-    client: Any, on_attempt: Callable[[str], None], on_throttle: Callable[[str], None]
-) -> None:
+def instrument(client: Any, on_attempt: Listener, on_throttle: Listener) -> None:
     """Call ``on_attempt(operation)`` for every HTTP attempt, ``on_throttle`` when throttled.
 
     botocore emits ``needs-retry`` once per attempt, retries included, so this counts what
     the API really saw.
     """
+    service = client.meta.service_model.service_id.hyphenize()
 
     def observe(**kwargs: Any) -> None:
         operation = kwargs["operation"].name
@@ -85,4 +135,4 @@ def instrument(
             if code in _THROTTLE_CODES:
                 on_throttle(operation)
 
-    client.meta.events.register("needs-retry.bedrock", observe)
+    client.meta.events.register(f"needs-retry.{service}", observe)

@@ -21,7 +21,7 @@ _CONNECTION_ERRORS = (
     botocore.exceptions.ConnectionError,
 )
 _HINTS = {
-    "AccessDeniedException": "the credentials lack the IAM permission bedrock:{op}",
+    "AccessDeniedException": "the credentials lack the IAM permission {permission}",
     "UnrecognizedClientException": "the AWS credentials are not valid",
     "ExpiredTokenException": "the AWS session token has expired",
     "ThrottlingException": "AWS kept throttling the call after every retry",
@@ -29,11 +29,21 @@ _HINTS = {
         "the account's quota of imported custom models is reached; "
         "delete unused models or ask AWS Service Quotas for more"
     ),
-    "ConflictException": "the model is in use (for example by a provisioned throughput) or busy",
+    "ConflictException": (
+        "the model is busy: still importing, or in use (for example by a provisioned throughput)"
+    ),
     "ResourceInUseException": "the model is in use (for example by a provisioned throughput)",
     "ResourceNotFoundException": "the model does not exist (any more)",
     "TooManyTagsException": "the model would carry more than 50 tags",
 }
+# Where one code means different things for different operations.
+_OPERATION_HINTS = {
+    ("CreateCustomModel", "ConflictException"): "a model with this name already exists",
+    ("GetResources", "ThrottledException"): "AWS kept throttling the call after every retry",
+}
+# The one operation that is not Bedrock's.
+_SERVICES = {"GetResources": "Resource Groups Tagging API"}
+_IAM_PREFIXES = {"GetResources": "tag"}
 
 
 def describe(error: Exception, operation: str, model: str = "") -> CloudError:
@@ -43,7 +53,9 @@ def describe(error: Exception, operation: str, model: str = "") -> CloudError:
     if isinstance(error, botocore.exceptions.ClientError):
         code = str(error.response.get("Error", {}).get("Code", "Unknown"))
         detail = str(error.response.get("Error", {}).get("Message", "")).strip()
-        hint = _HINTS.get(code, "").format(op=operation)
+        hint = _OPERATION_HINTS.get((operation, code)) or _HINTS.get(code, "").format(
+            permission=f"{_IAM_PREFIXES.get(operation, 'bedrock')}:{operation}"
+        )
         cause = f"{code}: {hint}" if hint else code
         message = f"{target} failed: {cause}" + (f" ({detail})" if detail else "")
     elif isinstance(error, botocore.exceptions.NoCredentialsError):
@@ -52,7 +64,8 @@ def describe(error: Exception, operation: str, model: str = "") -> CloudError:
             "use an instance or pod role, or try --sandbox)"
         )
     elif isinstance(error, _CONNECTION_ERRORS):
-        message = f"{target} failed: cannot reach the Bedrock endpoint ({error})"
+        service = _SERVICES.get(operation, "Bedrock")
+        message = f"{target} failed: cannot reach the {service} endpoint ({error})"
     else:
         message = f"{target} failed: {error}"
     return CloudError(message, code=code, model=model)

@@ -1,32 +1,37 @@
 """Run a Plan against Bedrock: one function per action kind, bounded concurrency.
 
 One failed action never stops the others; every action gets a result. Creates carry all
-their tags in the create call itself (a model never exists untagged) and a
-``clientRequestToken`` derived from the full request, so a retried or re-run create never
-makes a second model. Called by ``cli`` with a client from ``aws.client``.
+their tags in the create call itself (a model never exists untagged) and an idempotency
+token (``creates``); once every action ran, the ARNs the creates were answered with are
+confirmed together, and the stale ones created again. A delete of a model already gone is
+done; a delete the service refuses while the model is still importing is deferred to the
+next run. Called by ``commands`` and ``watch`` with a client from ``aws.client``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
-import botocore.exceptions
-
+from reconciler.aws.creates import Sent, send, stale_arns
 from reconciler.aws.errors import calling
-from reconciler.aws.reader import read_tags
 from reconciler.desired import DeclaredModel
 from reconciler.errors import CloudError
-from reconciler.observed import TAG_MANAGED_BY, TAG_SPEC_HASH
-from reconciler.plan import PRUNES, Action, ActionKind, Plan, desired_tags
-from reconciler.report import ActionResult, ApplyReport, Outcome
+from reconciler.plan import PRUNES, Action, ActionKind, Plan
+from reconciler.report import DEFERRED, ActionResult, ApplyReport, Outcome
 
 # Bedrock answers a reused token with the first ARN even after that model was deleted;
 # each such stale answer moves to a new token derived from it, a few times at most.
 MAX_TOKEN_ROLLS = 5
+# How the service refuses to delete a model whose import is still running.
+_BUSY_IMPORTING = frozenset({"ConflictException", "ValidationException"})
+
+
+class _DeferredError(Exception):
+    """The service refused, for now, to delete a model that is still importing."""
 
 
 def apply(
@@ -44,8 +49,38 @@ def apply(
     """
     runner = _Runner(client, plan.scope, prune, stopping)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        results = tuple(pool.map(runner.run, plan.actions))
-    return ApplyReport(plan=plan, results=results)
+        results = list(pool.map(runner.run, plan.actions))
+        _confirm_creates(runner, pool, results)
+    return ApplyReport(plan=plan, results=tuple(results))
+
+
+def _confirm_creates(runner: _Runner, pool: Executor, results: list[ActionResult]) -> None:
+    """Check the ARNs the creates were answered with; create the stale ones again."""
+    for attempt in range(1, MAX_TOKEN_ROLLS + 1):
+        pending = {s.arn: s for s in runner.take_sent() if not s.confirmed}
+        stale = stale_arns(runner.client, pending.values(), pool) if pending else {}
+        again = []
+        for index, result in enumerate(results):
+            if result.arn not in stale:
+                continue
+            error = stale[result.arn]
+            if error is not None:
+                why = f"{error}; the create was answered, but the model could not be checked"
+                results[index] = _failed(result, why, error.code)
+            elif attempt == MAX_TOKEN_ROLLS:
+                why = "the service kept answering with deleted models"
+                results[index] = _failed(result, f"CreateCustomModel {result.action.name}: {why}")
+            else:
+                again.append((index, pending[result.arn or ""]))
+        resent = list(pool.map(lambda job: runner.resend(results[job[0]], job[1]), again))
+        for (index, _), result in zip(again, resent, strict=True):
+            results[index] = result
+        if not again:
+            return
+
+
+def _failed(result: ActionResult, message: str, code: str | None = None) -> ActionResult:
+    return replace(result, outcome=Outcome.FAILED, error=message, code=code)
 
 
 class _Runner:
@@ -54,6 +89,8 @@ class _Runner:
         self.stopping = stopping
         self.scope = scope
         self.prune = prune
+        self._sent: list[Sent] = []
+        self._lock = threading.Lock()
         self._handlers: Mapping[ActionKind, Callable[[Action], str | None]] = {
             ActionKind.CREATE: self._create,
             ActionKind.REPLACE: self._replace,
@@ -68,26 +105,48 @@ class _Runner:
         if action.kind in (ActionKind.CONFLICT, ActionKind.BLOCKED):
             return ActionResult(action, Outcome.FAILED, action.reason, action.arn)
         if action.kind in PRUNES and not self.prune:
-            return ActionResult(action, Outcome.SKIPPED, "skipped: --no-prune", action.arn)
+            return ActionResult(action, Outcome.SKIPPED, "--no-prune", action.arn)
         if self.stopping():
-            return ActionResult(action, Outcome.SKIPPED, "skipped: shutting down", action.arn)
+            return ActionResult(action, Outcome.SKIPPED, "shutting down", action.arn)
         try:
             arn = self._handlers[action.kind](action)
+        except _DeferredError as e:
+            return ActionResult(action, Outcome.SKIPPED, str(e), action.arn, DEFERRED)
         except CloudError as e:
             return ActionResult(action, Outcome.FAILED, str(e), action.arn, e.code or None)
         return ActionResult(action, Outcome.DONE, arn=arn)
 
+    def take_sent(self) -> list[Sent]:
+        """The creates sent since the last call."""
+        with self._lock:
+            sent, self._sent = self._sent, []
+        return sent
+
+    def resend(self, result: ActionResult, stale: Sent) -> ActionResult:
+        """Create again, past the stale ARN ``stale`` was answered with."""
+        try:
+            arn = self._send(stale.model, after=stale.arn)
+        except CloudError as e:
+            return _failed(result, str(e), e.code or None)
+        return replace(result, arn=arn)
+
+    def _send(self, model: DeclaredModel, after: str = "") -> str:
+        sent = send(self.client, model, self.scope, after)
+        with self._lock:
+            self._sent.append(sent)
+        return sent.arn
+
     def _create(self, action: Action) -> str:
         assert action.declared is not None
-        return create_model(self.client, action.declared, self.scope)
+        return self._send(action.declared)
 
     def _replace(self, action: Action) -> str:
-        assert action.declared is not None and action.arn is not None
+        assert action.declared is not None
         try:
-            delete_model(self.client, action.arn, action.name)
+            self._delete(action)
         except CloudError as e:
             raise CloudError(f"{e}; the create was skipped", code=e.code, model=e.model) from e
-        return create_model(self.client, action.declared, self.scope)
+        return self._send(action.declared)
 
     def _update_tags(self, action: Action) -> str | None:
         assert action.arn is not None
@@ -100,7 +159,16 @@ class _Runner:
 
     def _delete(self, action: Action) -> None:
         assert action.arn is not None
-        delete_model(self.client, action.arn, action.name)
+        try:
+            delete_model(self.client, action.arn, action.name)
+        except CloudError as e:
+            if not (action.importing and e.code in _BUSY_IMPORTING):
+                raise
+            verb = "replaces" if action.kind is ActionKind.REPLACE else "deletes"
+            raise _DeferredError(
+                f"deferred: the model is still importing (Creating) and Bedrock will not "
+                f"delete it yet; the next run {verb} it"
+            ) from e
 
     def _release(self, action: Action) -> str | None:
         self._untag(action)
@@ -113,84 +181,11 @@ class _Runner:
                 self.client.untag_resource(resourceARN=action.arn, tagKeys=keys)
 
 
-def create_request(model: DeclaredModel, scope: str) -> dict[str, Any]:
-    """The full CreateCustomModel request for a declared model, tags included."""
-    spec = model.spec
-    request: dict[str, Any] = {
-        "modelName": model.name,
-        "modelSourceConfig": {"s3DataSource": {"s3Uri": spec.modelSourceConfig.s3DataSource.s3Uri}},
-        "modelTags": [{"key": k, "value": v} for k, v in desired_tags(model, scope).items()],
-    }
-    if spec.roleArn is not None:
-        request["roleArn"] = spec.roleArn
-    if spec.modelKmsKeyArn is not None:
-        request["modelKmsKeyArn"] = spec.modelKmsKeyArn
-    return request
-
-
-def request_token(request: Mapping[str, Any], after: str = "") -> str:
-    """A deterministic idempotency token for ``request`` (``after``: a stale ARN to move past)."""
-    canonical = json.dumps({"request": request, "after": after}, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def create_model(client: Any, model: DeclaredModel, scope: str) -> str:
-    """Create the model and return its ARN, moving past tokens that replay a deleted model."""
-    request = create_request(model, scope)
-    token = request_token(request)
-    for _ in range(MAX_TOKEN_ROLLS):
-        try:
-            with calling("CreateCustomModel", model.name):
-                response = client.create_custom_model(**request, clientRequestToken=token)
-        except CloudError as e:
-            if e.code != "ConflictException":
-                raise
-            return _concurrent_twin(client, model, scope, e)
-        arn = str(response["modelArn"])
-        if model_exists(client, arn, model.name):
-            return arn
-        token = request_token(request, after=arn)
-    raise CloudError(
-        f"CreateCustomModel {model.name} failed: the service kept answering with deleted models",
-        model=model.name,
-    )
-
-
-def _concurrent_twin(client: Any, model: DeclaredModel, scope: str, error: CloudError) -> str:
-    """The ARN of the model another run just created under this name, if it is this very one.
-
-    Two applies racing on one name: the loser's create is refused, but when the winner made
-    exactly the model declared (same scope, same spec hash) there is nothing to fail.
-    """
-    with calling("GetCustomModel", model.name):
-        arn = str(client.get_custom_model(modelIdentifier=model.name)["modelArn"])
-    tags = {t["key"]: t["value"] for t in read_tags(client, arn, model.name)}
-    wanted = desired_tags(model, scope)
-    if all(tags.get(k) == wanted[k] for k in (TAG_MANAGED_BY, TAG_SPEC_HASH)):
-        return arn
-    raise CloudError(
-        f"{error}; the name was taken meanwhile by another model ({arn})",
-        code=error.code,
-        model=model.name,
-    )
-
-
-def model_exists(client: Any, arn: str, name: str) -> bool:
-    """Whether a model ARN still exists (a replayed token may name a deleted one)."""
-    try:
-        client.get_custom_model(modelIdentifier=arn)
-    except botocore.exceptions.ClientError as e:
-        if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            return False
-        with calling("GetCustomModel", name):
-            raise
-    except botocore.exceptions.BotoCoreError:
-        with calling("GetCustomModel", name):
-            raise
-    return True
-
-
 def delete_model(client: Any, arn: str, name: str) -> None:
-    """Delete one model by ARN."""
-    with calling("DeleteCustomModel", name):
-        client.delete_custom_model(modelIdentifier=arn)
+    """Delete one model by ARN; one already gone (a retried or re-run delete) is deleted."""
+    try:
+        with calling("DeleteCustomModel", name):
+            client.delete_custom_model(modelIdentifier=arn)
+    except CloudError as e:
+        if e.code != "ResourceNotFoundException":
+            raise

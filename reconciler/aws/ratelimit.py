@@ -49,4 +49,5 @@ class RateLimiter:
         def before_send(event_name: str, **_: Any) -> None:
             self.acquire(event_name.rsplit(".", 1)[-1])
 
-        client.meta.events.register("before-send.bedrock", before_send)
+        service = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register(f"before-send.{service}", before_send)

@@ -1,0 +1,272 @@
+"""One function per command: ``validate``, ``schema``, ``plan``, ``apply`` and ``watch``.
+
+Each takes the parsed arguments (global options already checked by ``cli``) and the
+environment, and returns the exit code; failures are raised as ReconcilerError for ``cli``
+to render. Output goes to stdout (the chosen view) and, for notes and warnings, to stderr.
+boto3 and the emulator are imported inside the commands that need them, so ``--help`` and
+``validate`` start fast. Called by ``cli``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reconciler.connect import connect
+from reconciler.errors import UnsafePlanError, UsageError
+
+if TYPE_CHECKING:
+    from reconciler.aws.client import Account
+    from reconciler.aws.reader import AccountReader
+    from reconciler.desired import DesiredState
+    from reconciler.plan import Plan
+    from reconciler.planfile import SavedPlan
+    from reconciler.report import ApplyReport
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+DEFAULT_PATHS = ("manifests/",)
+
+Views = dict[str, Callable[[], str]]
+
+
+def cmd_validate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    desired = _load(args)
+    count = len(desired.models)
+    files = len(desired.files)
+    print(f"{count} model{'s' * (count != 1)} valid in {files} file{'s' * (files != 1)}.")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from reconciler.desired import CustomModelManifest
+
+    print(json.dumps(CustomModelManifest.model_json_schema(), indent=2))
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from reconciler import planfile
+    from reconciler.reconcile import read_and_plan
+
+    desired = _load(args)
+    with connect(args, environ) as account:
+        result, observed = read_and_plan(_reader(args, account), desired, args.scope)
+    _check(args, result, len(desired.models))
+    if args.out and not result.errors:
+        text = planfile.dumps(result, account.region, desired, observed)
+        _write_plan_file(Path(args.out), text)
+    _emit(args, environ, _plan_views(result, account.region))
+    _note_throttles(account)
+    if result.errors:
+        if args.out:
+            print(f"error: {args.out} was not written: the plan cannot be applied", file=sys.stderr)
+        print(f"error: {len(result.errors)} action(s) cannot be applied", file=sys.stderr)
+        return EXIT_ERROR
+    if args.detailed_exitcode and result.changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from reconciler.aws import executor, waiter
+
+    if not args.timeout > 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
+    saved = _saved_plan(args)
+    desired = None if saved else _load(args)
+    with connect(args, environ) as account:
+        result = _apply_plan(args, _reader(args, account), desired, saved, account.region)
+        client = account.bedrock
+        report = executor.apply(
+            result, client, concurrency=args.concurrency, prune=not args.no_prune
+        )
+        if args.wait:
+            report = waiter.wait_for_active(report, client, timeout=args.timeout)
+    _emit(args, environ, _report_views(report, account.region))
+    _note_throttles(account)
+    if report.deferred:
+        names = ", ".join(r.action.name for r in report.deferred)
+        print(
+            f"note: {len(report.deferred)} action(s) deferred until their models finish "
+            f"importing ({names}); run apply again then",
+            file=sys.stderr,
+        )
+    if report.failed:
+        print(f"error: {len(report.failed)} action(s) failed", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _apply_plan(
+    args: argparse.Namespace,
+    reader: AccountReader,
+    desired: DesiredState | None,
+    saved: SavedPlan | None,
+    region: str,
+) -> Plan:
+    """What ``apply`` executes: a fresh plan, or the saved one if the account still matches."""
+    from reconciler import planfile
+    from reconciler.reconcile import read_and_plan, read_for_saved
+
+    if saved is None:
+        assert desired is not None
+        result, _ = read_and_plan(reader, desired, args.scope)
+        _check(args, result, len(desired.models), guard=not args.no_prune)
+        return result
+    observed = read_for_saved(reader, saved)
+    planfile.check_fresh(saved, observed, args.scope, region)
+    if saved.plan.errors:
+        raise UnsafePlanError(f"{args.plan} holds conflict or blocked actions; refusing")
+    _check(args, saved.plan, saved.declared, guard=not args.no_prune)
+    return saved.plan
+
+
+def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from reconciler import logs
+    from reconciler.health import HealthServer
+    from reconciler.metrics import Metrics
+    from reconciler.watch import Watcher, WatchOptions
+
+    if not args.interval > 0:
+        raise UsageError(f"--interval must be a positive number of seconds, got {args.interval:g}")
+    options = WatchOptions(
+        paths=tuple(args.paths or DEFAULT_PATHS),
+        scope=args.scope,
+        interval=args.interval,
+        allow_empty=args.allow_empty,
+        concurrency=args.concurrency,
+        max_delete_percent=args.max_delete_percent,
+        force=args.force,
+        tag_reads=args.tag_reads,
+    )
+    logger = logs.setup(args.log_format)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    metrics = Metrics()
+    calls, throttles = metrics.api_calls, metrics.throttles
+    with connect(
+        args,
+        environ,
+        lambda op: calls.labels(operation=op).inc(),
+        lambda op: throttles.labels(operation=op).inc(),
+    ) as account:
+        watcher = Watcher(
+            options, account.bedrock, logger, metrics, stop=stop, tagging=lambda: account.tagging
+        )
+        server = None
+        if args.metrics_port is not None:
+            server = HealthServer(
+                args.metrics_port, metrics.registry, watcher.healthy, lambda: watcher.ready
+            )
+        where = f"{', '.join(options.paths)} for scope {options.scope!r} in {account.region}"
+        logs.event(logger, logging.INFO, "started", f"watching {where}")
+        try:
+            watcher.run()
+        finally:
+            if server is not None:
+                server.close()
+    return EXIT_OK
+
+
+def _load(args: argparse.Namespace) -> DesiredState:
+    from reconciler import manifests
+
+    return manifests.load(args.paths or list(DEFAULT_PATHS))
+
+
+def _reader(args: argparse.Namespace, account: Account) -> AccountReader:
+    from reconciler.aws.reader import AccountReader
+
+    return AccountReader(
+        account.bedrock,
+        lambda: account.tagging,
+        args.scope,
+        mode=args.tag_reads,
+        concurrency=args.concurrency,
+        warn=lambda message: print(f"warning: {message}", file=sys.stderr),
+    )
+
+
+def _check(args: argparse.Namespace, result: Plan, declared: int, guard: bool = True) -> None:
+    """Refuse a plan that fails the empty-source guard or the deletion budget."""
+    from reconciler.plan import check_deletion_budget, check_empty_source
+
+    if guard:
+        check_empty_source(result, declared, args.allow_empty)
+    check_deletion_budget(result, args.max_delete_percent, args.force)
+
+
+def _saved_plan(args: argparse.Namespace) -> SavedPlan | None:
+    from reconciler import planfile
+
+    if not args.plan:
+        return None
+    if args.paths:
+        raise UsageError("apply --plan executes the saved plan; it takes no PATH")
+    return planfile.load(Path(args.plan))
+
+
+def _write_plan_file(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as e:
+        raise UsageError(f"{path}: cannot write the plan file: {e.strerror}") from e
+
+
+def _note_throttles(account: Account) -> None:
+    """Say so when AWS throttled calls (they were retried): a sign to lower --max-rps."""
+    throttled = sum(account.throttles.values())
+    if throttled:
+        by_operation = ", ".join(f"{op} {n}" for op, n in sorted(account.throttles.items()))
+        print(
+            f"note: AWS throttled {throttled} of {sum(account.calls.values())} API calls "
+            f"({by_operation}); each was retried after a backoff",
+            file=sys.stderr,
+        )
+
+
+def _plan_views(result: Plan, region: str) -> Views:
+    from reconciler import render
+
+    return {
+        "text": lambda: render.plan_text(result, region),
+        "color": lambda: render.plan_text(result, region, color=True),
+        "json": lambda: render.plan_json(result, region),
+        "markdown": lambda: render.plan_markdown(result, region),
+    }
+
+
+def _report_views(report: ApplyReport, region: str) -> Views:
+    from reconciler import render
+
+    return {
+        "text": lambda: render.report_text(report, region),
+        "color": lambda: render.report_text(report, region, color=True),
+        "json": lambda: render.report_json(report, region),
+        "markdown": lambda: render.report_markdown(report, region),
+    }
+
+
+def _emit(args: argparse.Namespace, environ: Mapping[str, str], views: Views) -> None:
+    """Print the chosen view; append the Markdown one to a GitHub step summary if there is one."""
+    output: str = args.output
+    if output == "text" and sys.stdout.isatty() and "NO_COLOR" not in environ:
+        output = "color"
+    print(views[output](), end="")
+    summary = environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        try:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(views["markdown"]() + "\n")
+        except OSError as e:
+            print(f"warning: cannot append to GITHUB_STEP_SUMMARY: {e.strerror}", file=sys.stderr)

@@ -1,0 +1,95 @@
+"""Where a command's API calls go: the real account, or the sandbox emulator.
+
+``connect(args, environ)`` turns the global options into ``AwsSettings`` and yields an
+``aws.client.Account`` for the block: against AWS as botocore resolves it, or (``--sandbox``)
+against the in-process emulator, whose state file is loaded before and saved after. Called
+by ``commands``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reconciler.aws.settings import DEFAULT_MAX_ATTEMPTS, AwsSettings
+from reconciler.errors import SandboxError, UsageError
+
+if TYPE_CHECKING:
+    from reconciler.aws.client import Account, Listener
+
+DEFAULT_SANDBOX_STATE = ".reconciler/sandbox.json"
+SANDBOX_REGION = "us-east-1"
+
+
+@contextmanager
+def connect(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    on_attempt: Listener | None = None,
+    on_throttle: Listener | None = None,
+) -> Iterator[Account]:
+    """The clients of the account (or sandbox) the global options name."""
+    from reconciler.aws.client import Account
+
+    if not args.sandbox:
+        yield Account(settings(args, environ), on_attempt, on_throttle)
+        return
+    region = args.region or environ.get("AWS_REGION") or SANDBOX_REGION
+    state = Path(
+        args.sandbox_state or environ.get("RECONCILER_SANDBOX_STATE", DEFAULT_SANDBOX_STATE)
+    )
+    with _sandbox(state, region):
+        sandboxed = settings(args, environ, region=region, local=True)
+        yield Account(sandboxed, on_attempt, on_throttle)
+
+
+def settings(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    *,
+    region: str | None = None,
+    local: bool = False,
+) -> AwsSettings:
+    """The client settings the global options ask for (``local``: for the sandbox, which has
+    no profile or endpoint of its own)."""
+    return AwsSettings(
+        region=region or args.region,
+        profile=None if local else args.profile,
+        endpoint_url=None if local else args.endpoint_url,
+        concurrency=args.concurrency,
+        max_attempts=max_attempts(environ),
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
+        max_rps=args.max_rps,
+    )
+
+
+def max_attempts(environ: Mapping[str, str]) -> int:
+    """Attempts per call, retries included: ``AWS_MAX_ATTEMPTS`` (botocore's own knob, which
+    an explicit retry config would otherwise hide) or the reconciler's default."""
+    raw = environ.get("AWS_MAX_ATTEMPTS", "")
+    if not raw:
+        return DEFAULT_MAX_ATTEMPTS
+    if not raw.isdigit() or int(raw) < 1:
+        raise UsageError(f"AWS_MAX_ATTEMPTS must be a whole number of at least 1, got {raw!r}")
+    return int(raw)
+
+
+@contextmanager
+def _sandbox(state: Path, region: str) -> Iterator[None]:
+    try:
+        from reconciler import sandbox
+    except ImportError as e:
+        raise SandboxError(
+            "--sandbox needs the emulator: pip install 'bedrock-reconciler[sandbox]'"
+        ) from e
+    try:
+        with sandbox.running(state, region):
+            yield
+    except sandbox.SandboxStateError as e:
+        raise SandboxError(f"sandbox state {state}: {e}") from e
+    except sandbox.SandboxError as e:
+        raise SandboxError(f"sandbox: {e}") from e

@@ -1,0 +1,37 @@
+"""Read the account and plan against it: the step ``plan``, ``apply`` and ``watch`` share.
+
+Tags read from the tagging index are a hint (``aws.reader``): the first plan shows which
+models would change, their tags are then read per model, and the plan is made again on
+those. Only changes pay for authoritative reads; a plan of models in sync costs the list
+pages and the index pages. One round is enough: confirming changes only the actions of the
+models confirmed, which are then decided on what they really carry. Called by ``commands``
+and ``watch``.
+"""
+
+from __future__ import annotations
+
+from reconciler.aws.reader import AccountReader
+from reconciler.desired import DesiredState
+from reconciler.observed import ObservedState
+from reconciler.plan import ActionKind, Plan, plan
+from reconciler.planfile import SavedPlan
+
+
+def read_and_plan(
+    reader: AccountReader, desired: DesiredState, scope: str
+) -> tuple[Plan, ObservedState]:
+    """The plan for ``desired``, every change decided on authoritative tags."""
+    observed = reader.read([m.name for m in desired.models])
+    first = plan(desired, observed, scope)
+    changing = [a.arn for a in first.actions if a.arn and a.kind is not ActionKind.NOOP]
+    confirmed = reader.confirm(observed, changing)
+    if confirmed is observed:
+        return first, observed
+    return plan(desired, confirmed, scope), confirmed
+
+
+def read_for_saved(reader: AccountReader, saved: SavedPlan) -> ObservedState:
+    """The account as a saved plan's freshness check needs it: what it changes, confirmed."""
+    observed = reader.read(saved.names)
+    changing = [a.arn for a in saved.plan.actions if a.arn and a.kind is not ActionKind.NOOP]
+    return reader.confirm(observed, changing)
