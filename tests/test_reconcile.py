@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from reconciler import manifests
 from reconciler.aws.reader import AccountReader, TagReads
-from reconciler.observed import TAG_MANAGED_BY, TAG_SPEC_HASH
-from reconciler.plan import ActionKind
+from reconciler.desired import DesiredState
+from reconciler.observed import (
+    TAG_MANAGED_BY,
+    TAG_SPEC_HASH,
+    ObservedState,
+    TagSource,
+    state_of,
+)
+from reconciler.plan import ActionKind, plan
 from reconciler.reconcile import read_and_plan
 from tests.aws.test_reader import tagging_client
 from tests.helpers import Cli, manifest, models, write
+from tests.test_plan import declared, observed_tags, scenarios
+
+INDEX, UNREAD = TagSource.INDEX, TagSource.UNREAD
 
 SCOPE = "default"
 
@@ -99,3 +114,66 @@ def test_a_per_model_reader_plans_the_same(cli: Cli, emulator: Any, tmp_path: Pa
         "beta": ActionKind.UPDATE_TAGS,
         "gamma": ActionKind.DELETE,
     }
+
+
+# --- property: whatever the index says, changes follow what the models really carry -------
+
+
+class IndexedReader:
+    """A reader whose tagging index shows ``index`` (ARN -> tags, possibly stale) where the
+    account really holds ``truth``, honouring AccountReader's contract."""
+
+    def __init__(self, truth: ObservedState, index: dict[str, dict[str, str]]) -> None:
+        self.truth = truth.by_name()
+        self.index = index
+        self.confirmed: set[str] = set()
+
+    def read(self, declared: Collection[str]) -> ObservedState:
+        models = []
+        for model in self.truth.values():
+            if model.arn in self.index:
+                models.append(replace(model, tags=self.index[model.arn], tags_from=INDEX))
+            elif model.name in declared:
+                models.append(model)  # read per model
+            else:
+                models.append(replace(model, tags={}, tags_from=UNREAD))
+        return state_of(models)
+
+    def confirm(self, observed: ObservedState, arns: Iterable[str]) -> ObservedState:
+        wanted = set(arns)
+        self.confirmed |= wanted
+        true = {m.arn: m for m in self.truth.values()}
+        return state_of(true[m.arn] if m.arn in wanted else m for m in observed.models)
+
+
+@st.composite
+def lagging(draw: st.DrawFn) -> tuple[DesiredState, ObservedState, dict[str, dict[str, str]]]:
+    wanted, truth = draw(scenarios())
+    index = {}
+    for model in truth.models:
+        stale = draw(observed_tags(declared(model.name)))
+        seen = dict(model.tags) if draw(st.booleans()) else stale
+        if seen.get(TAG_MANAGED_BY) == SCOPE:  # GetResources filters on the scope's tag
+            index[model.arn] = seen
+    return wanted, truth, index
+
+
+@settings(max_examples=300, deadline=None)
+@given(lagging())
+def test_no_change_is_ever_decided_on_the_index_alone(
+    scenario: tuple[DesiredState, ObservedState, dict[str, dict[str, str]]],
+) -> None:
+    wanted, truth, index = scenario
+    fake = IndexedReader(truth, index)
+    result, _ = read_and_plan(fake, wanted, SCOPE)  # type: ignore[arg-type]
+    really = plan(wanted, truth, SCOPE)
+    true_actions = {a.name: a for a in really.actions}
+    true_models = truth.by_name()
+    for action in result.actions:
+        if action.kind is ActionKind.NOOP:
+            continue
+        # Decided on what the model really carries: the very action a full read plans...
+        assert action == true_actions[action.name]
+        # ...and never touching a model that is not really ours.
+        if action.arn is not None and action.kind is not ActionKind.CONFLICT:
+            assert true_models[action.name].is_managed_by(SCOPE)
