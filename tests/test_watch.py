@@ -249,6 +249,38 @@ def test_tags_are_cached_between_resyncs(repo: Path, emulator: Any) -> None:
     assert calls == {"ListCustomModels": 1, "ListTagsForResource": 2}
 
 
+def test_resyncs_read_tags_from_the_index_and_heal_drift(repo: Path, emulator: Any) -> None:
+    from collections import Counter
+
+    from reconciler.aws.client import instrument
+    from tests.aws.test_reader import tagging_client
+
+    calls: Counter[str] = Counter()
+    client, tagging = emulator.client(), tagging_client(emulator)
+    for made in (client, tagging):
+        instrument(made, lambda op: calls.update([op]), lambda op: None)
+    options = WatchOptions(paths=(str(repo),), scope="default")
+    watcher = Watcher(options, client, logging.getLogger("test-index"), tagging=lambda: tagging)
+    write(repo, "b.yaml", manifest("beta"))
+    watcher.reconcile("start")
+    calls.clear()
+    for _ in range(3):
+        watcher.reconcile("resync")
+    assert calls == {"ListCustomModels": 3, "GetResources": 3}  # steady state: no tag reads
+    alpha = models(client)["alpha"]["modelArn"]
+    client.tag_resource(resourceARN=alpha, tags=[{"key": "team", "value": "changed"}])
+    calls.clear()
+    watcher.reconcile("resync")
+    # The index shows the drift; alpha's tags are confirmed, then restored.
+    assert calls == {
+        "ListCustomModels": 1,
+        "GetResources": 1,
+        "ListTagsForResource": 1,
+        "TagResource": 1,
+    }
+    assert models(client)["alpha"]["tags"]["team"] == "a"
+
+
 def publish(root: Path, revision: str, texts: dict[str, str]) -> None:
     """What git-sync does: write a new worktree, repoint the link atomically, drop the old."""
     folder = root / revision
