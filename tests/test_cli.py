@@ -346,7 +346,12 @@ def test_throttling_is_ridden_out_by_retries(cli: Cli, repo: Path, emulator: Any
     emulator.backend.fail_next("CreateCustomModel", "ThrottlingException", times=2)
     run = cli("apply", str(repo), "--output", "json")
     assert run.code == 0, run.err
+    calls = sum(emulator.backend.calls.values())
     assert sorted(models(emulator.client())) == ["alpha", "beta", "gamma"]
+    assert run.err == (
+        f"note: AWS throttled 4 of {calls} API calls (CreateCustomModel 2, ListCustomModels 2); "
+        "each was retried after a backoff\n"
+    )
 
 
 def test_replace_whose_delete_fails_skips_the_create(cli: Cli, repo: Path, emulator: Any) -> None:
