@@ -109,10 +109,9 @@ class AccountReader:
         read = dict(zip((m.arn for m in doubtful), self._read_tags(doubtful), strict=True))
         models = []
         for model in observed.models:
-            tags = read.get(model.arn, [])
             if model.arn not in read:
                 models.append(model)
-            elif tags is not None:  # None: deleted since it was listed
+            elif (tags := read[model.arn]) is not None:  # None: deleted since it was listed
                 models.append(replace(model, tags=_tag_dict(tags), tags_from=TagSource.MODEL))
         return state_of(models)
 

@@ -1,7 +1,10 @@
 """``apply --wait``: poll the models an apply created until each is Active or Failed.
 
-The clock and the sleep are injected so tests do not wait in real time. Called by ``cli``
-after ``executor.apply``.
+Each poll is one paginated ``ListCustomModels``, which carries every model's status, so
+waiting for 500 imports costs a few calls per poll, not 500; ``GetCustomModel`` is asked only
+for a model the list does not show yet and for a Failed one's ``failureMessage``. The clock
+and the sleep are injected so tests do not wait in real time. Called by ``commands`` after
+``executor.apply``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.aws.errors import calling
+from reconciler.aws.reader import list_models
 from reconciler.errors import CloudError
 from reconciler.observed import STATUS_ACTIVE, STATUS_FAILED
 from reconciler.plan import ActionKind
@@ -64,12 +68,15 @@ def wait_for_active(
 
 def _poll(client: Any, pending: dict[str, ActionResult], finished: dict[str, ActionResult]) -> None:
     """Move every model that is no longer Creating from ``pending`` to ``finished``."""
+    listed = _listed_statuses(client)
     for arn, result in list(pending.items()):
-        try:
-            status, failure = _status(client, arn, result.action.name)
-        except CloudError as e:
-            finished[arn] = replace(pending.pop(arn), outcome=Outcome.FAILED, error=str(e))
-            continue
+        status, failure = listed.get(arn, ""), ""
+        if status in ("", STATUS_FAILED):
+            try:
+                status, failure = _status(client, arn, result.action.name)
+            except CloudError as e:
+                finished[arn] = replace(pending.pop(arn), outcome=Outcome.FAILED, error=str(e))
+                continue
         if status == STATUS_ACTIVE:
             finished[arn] = pending.pop(arn)
         elif status == STATUS_FAILED:
@@ -81,6 +88,15 @@ def _created(result: ActionResult) -> bool:
     return (
         result.action.kind in _CREATES and result.outcome is Outcome.DONE and result.arn is not None
     )
+
+
+def _listed_statuses(client: Any) -> dict[str, str]:
+    """ARN -> status of every model the list shows; nothing when the list fails (each model
+    is then asked for by ARN)."""
+    try:
+        return {s["modelArn"]: str(s.get("modelStatus", "")) for s in list_models(client)}
+    except CloudError:
+        return {}
 
 
 def _status(client: Any, arn: str, name: str) -> tuple[str, str]:

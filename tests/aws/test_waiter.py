@@ -24,15 +24,37 @@ class FakeTime:
 
 
 class ScriptedClient:
-    """Answers GetCustomModel with the next status of each ARN's script."""
+    """Each poll (one ListCustomModels) moves every ARN to the next status of its script;
+    GetCustomModel answers with the status of the current poll. ``hidden`` ARNs are not
+    listed (the list lags behind), so only GetCustomModel shows them."""
 
-    def __init__(self, scripts: dict[str, list[dict[str, str]]]) -> None:
+    def __init__(self, scripts: dict[str, list[dict[str, str]]], hidden: Any = ()) -> None:
         self.scripts = scripts
+        self.hidden = set(hidden)
+        self.current: dict[str, dict[str, str]] = {}
         self.calls = 0
+        self.lists = 0
+
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "list_custom_models"
+        return self
+
+    def paginate(self, **_: Any) -> list[dict[str, Any]]:
+        self.lists += 1
+        self.current = {arn: self._next(arn) for arn in self.scripts}
+        summaries = [
+            {"modelArn": arn, **status}
+            for arn, status in self.current.items()
+            if arn not in self.hidden
+        ]
+        return [{"modelSummaries": summaries}]
 
     def get_custom_model(self, modelIdentifier: str) -> dict[str, Any]:  # noqa: N803
         self.calls += 1
-        script = self.scripts[modelIdentifier]
+        return self.current[modelIdentifier]
+
+    def _next(self, arn: str) -> dict[str, str]:
+        script = self.scripts[arn]
         return script.pop(0) if len(script) > 1 else script[0]
 
 
@@ -70,8 +92,18 @@ def test_waits_until_active_then_stops_polling() -> None:
     )
     result = wait_for_active(report("a"), client, timeout=60, clock=time.clock())
     assert [r.outcome for r in result.results] == [Outcome.DONE]
-    assert client.calls == 3
+    assert (client.lists, client.calls) == (3, 0)  # the list has every status
     assert time.sleeps == [0.5, 1.0]
+
+
+def test_a_model_the_list_does_not_show_yet_is_asked_for() -> None:
+    client = ScriptedClient(
+        {"arn:a": [{"modelStatus": "Active"}], "arn:b": [{"modelStatus": "Active"}]},
+        hidden={"arn:b"},
+    )
+    result = wait_for_active(report("a", "b"), client, timeout=60, clock=FakeTime().clock())
+    assert [r.outcome for r in result.results] == [Outcome.DONE, Outcome.DONE]
+    assert (client.lists, client.calls) == (1, 1)
 
 
 def test_polls_back_off_up_to_the_cap() -> None:
@@ -95,6 +127,7 @@ def test_failed_import_is_reported_with_its_message() -> None:
     assert outcomes["a"] == (Outcome.DONE, None)
     assert outcomes["b"][0] is Outcome.FAILED
     assert "no weights at the S3 URI" in str(outcomes["b"][1])
+    assert client.calls == 1  # only the failed one, for its failureMessage
 
 
 def test_gives_up_at_the_timeout() -> None:
@@ -111,4 +144,4 @@ def test_gives_up_at_the_timeout() -> None:
 def test_nothing_created_means_no_calls() -> None:
     client = ScriptedClient({})
     wait_for_active(report(), client, timeout=5, clock=FakeTime().clock())
-    assert client.calls == 0
+    assert (client.lists, client.calls) == (0, 0)
