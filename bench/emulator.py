@@ -1,11 +1,13 @@
-"""The Bedrock emulator in its own process, driven over stdin/stdout by ``bench.run``.
+"""The Bedrock emulator in its own process: the child that serves it, and the parent's handle.
 
 Serving the emulator from a separate process keeps its CPU work (moto, werkzeug) off the
-measured client's interpreter lock, as a real endpoint would be. It prints one JSON line
-``{"url": ...}`` once serving, then answers one JSON line per command line:
+measured client's interpreter lock, as a real endpoint would be. The child
+(``python -m bench.emulator``) prints one JSON line ``{"url": ...}`` once serving, then
+answers one JSON line per command line:
 
 - ``reset``: forget every model, tag, token and counter;
-- ``calls``: the calls the backend received, by operation (then zeroes them);
+- ``calls``: the calls the backend received, by operation, GetResources included (then
+  zeroes them);
 - ``models``: how many models the account holds;
 - ``cpu``: the CPU seconds this process used so far;
 - ``quit`` (or end of input): stop.
@@ -15,53 +17,28 @@ per entry, about 180) twice for every request, under one lock shared by all requ
 alone costs about 3 ms per call and serialises the emulator. Unless ``--stock`` is given, the
 listing is computed once (it cannot change while the process runs). The emulator's answers
 are the same either way; only its own CPU cost differs.
+
+The parent side is ``EmulatorProcess`` (start, ask, stop) and ``warm_up``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
+import subprocess
 import sys
 import time
 from typing import Any
 
-REGION = "us-east-1"
+from bench.system import REGION, ROOT, SCOPE, child_environment, make_this_process_safe
 
-FAKE_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    # Imported models are Active at once, so an in-sync plan is all "in sync" noops.
-    "RECONCILER_SANDBOX_IMPORT_SECONDS": "0",
-}
-UNSAFE_ENV = (
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_BEDROCK",
-    "AWS_USE_FIPS_ENDPOINT",
-    "AWS_USE_DUALSTACK_ENDPOINT",
-)
-
-
-def safe_environment(base: dict[str, str]) -> dict[str, str]:
-    """``base`` with fake credentials and nothing that could reach a real account."""
-    env = {k: v for k, v in base.items() if k not in UNSAFE_ENV}
-    env.update(FAKE_ENV)
-    return env
+# The child
 
 
 def main(argv: list[str] | None = None) -> int:
     stock = "--stock" in (sys.argv[1:] if argv is None else argv)
-    env = safe_environment(dict(os.environ))
-    os.environ.clear()
-    os.environ.update(env)
+    make_this_process_safe()
     from reconciler import sandbox
 
     # werkzeug logs every request on stderr: noise, and CPU taken from the emulator.
@@ -108,6 +85,96 @@ def _answer(command: str, sandbox: Any) -> dict[str, Any]:
 def _reply(message: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(message) + "\n")
     sys.stdout.flush()
+
+
+# The parent
+
+
+class EmulatorProcess:
+    """``bench.emulator`` in a child process; ``ask`` sends one command, returns the answer."""
+
+    def __init__(self, stock: bool = False) -> None:
+        self.stock = stock
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.emulator", *(["--stock"] if stock else [])],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=child_environment(),
+        )
+        self.url = str(self._read()["url"])
+
+    def __enter__(self) -> EmulatorProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the emulator process ended unexpectedly")
+        answer: dict[str, Any] = json.loads(line)
+        if "error" in answer:
+            raise RuntimeError(f"emulator: {answer['error']}")
+        return answer
+
+    def ask(self, command: str) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def reset(self) -> None:
+        self.ask("reset")
+
+    def calls(self) -> dict[str, int]:
+        """The calls received since the last ``calls`` (or ``reset``), by operation."""
+        calls: dict[str, int] = self.ask("calls")["calls"]
+        return calls
+
+    def models(self) -> int:
+        return int(self.ask("models")["models"])
+
+    def cpu(self) -> float:
+        return float(self.ask("cpu")["cpu"])
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(OSError, ValueError):
+                assert self.process.stdin is not None
+                self.process.stdin.write("quit\n")
+                self.process.stdin.close()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def warm_up(emulator: EmulatorProcess) -> None:
+    """Every operation once, so one-time loading (service models, routes) is not measured."""
+    from bench.probe import Probe, probed_account
+    from bench.workload import declared_model
+    from reconciler.aws.creates import create_request, request_token
+    from reconciler.aws.reader import managed_tags
+    from reconciler.aws.settings import AwsSettings
+
+    account = probed_account(AwsSettings(region=REGION, endpoint_url=emulator.url), Probe(0))
+    client = account.bedrock
+    request = create_request(declared_model(0), SCOPE)
+    token = request_token(request)
+    arn = client.create_custom_model(**request, clientRequestToken=token)["modelArn"]
+    client.get_custom_model(modelIdentifier=arn)
+    client.list_custom_models(isOwned=True, maxResults=100)
+    managed_tags(lambda: account.tagging, SCOPE)
+    client.tag_resource(resourceARN=arn, tags=[{"key": "warm", "value": "up"}])
+    client.list_tags_for_resource(resourceARN=arn)
+    client.untag_resource(resourceARN=arn, tagKeys=["warm"])
+    client.delete_custom_model(modelIdentifier=arn)
+    emulator.reset()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,16 @@
-"""Client-side latency and counters for a boto3 Bedrock client.
+"""Client-side latency and counters for boto3 clients: every HTTP attempt pays the latency.
 
 ``Probe.attach(client)`` registers botocore event handlers: ``before-send`` sleeps for the
 injected latency (in the calling thread, so concurrency stays real) and counts the request
 as in flight; ``needs-retry`` (emitted once per HTTP attempt, retries included) ends it.
-API calls are counted with the package's own ``instrument``.
+API calls are counted with the package's own ``instrument``. One probe may serve several
+clients (an account's Bedrock and tagging clients): in-flight requests are counted across
+them, so the peak concurrency is the account's.
+
+``probed_account`` makes an ``aws.client.Account`` whose every client carries the probe;
+``probe_every_account`` does the same for every Account made afterwards in this process
+(used by ``bench.cliplan`` and ``bench.watchloop``, which do not make the Account
+themselves or should not differ from the CLI in how it is made).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from typing import Any
 
 
 class Probe:
-    """Per-call latency, calls by operation and peak in-flight requests of one or more clients."""
+    """Per-attempt latency, calls by operation and peak in-flight requests of its clients."""
 
     def __init__(self, latency: float) -> None:
         self.latency = latency
@@ -26,13 +33,14 @@ class Probe:
         self.throttles: Counter[str] = Counter()
 
     def attach(self, client: Any) -> Any:
-        """Add the latency and the counters to ``client``; returns it."""
+        """Add the latency and the counters to ``client`` (of any service); returns it."""
         from reconciler.aws.client import instrument
 
+        service = client.meta.service_model.service_id.hyphenize()
         # Last: a rate limiter's wait (also a before-send handler) happens before the request
         # counts as in flight and before its network latency.
-        client.meta.events.register_last("before-send.bedrock", self._before_send)
-        client.meta.events.register("needs-retry.bedrock", self._after_attempt)
+        client.meta.events.register_last(f"before-send.{service}", self._before_send)
+        client.meta.events.register(f"needs-retry.{service}", self._after_attempt)
         instrument(client, self._count, self._throttled)
         return client
 
@@ -70,3 +78,30 @@ class Probe:
                 "throttles": dict(sorted(self.throttles.items())),
                 "peak_concurrency": self.peak,
             }
+
+
+def probed_account(settings: Any, probe: Probe) -> Any:
+    """An ``Account`` for ``settings`` whose every client (now or on first use) is probed."""
+    from reconciler.aws.client import Account
+
+    class ProbedAccount(Account):
+        def _client(self, service: str) -> Any:
+            return probe.attach(super()._client(service))
+
+    return ProbedAccount(settings)
+
+
+def probe_every_account(probe: Probe) -> None:
+    """Attach ``probe`` to every client any ``Account`` makes from now on, in this process.
+
+    ``Account._client`` is the one place clients are made (after their rate limiter and
+    counters are installed), so wrapping it reaches the tagging client made on first use too.
+    """
+    from reconciler.aws.client import Account
+
+    real = Account._client
+
+    def probed(self: Any, service: str) -> Any:
+        return probe.attach(real(self, service))
+
+    Account._client = probed  # type: ignore[method-assign]
