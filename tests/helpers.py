@@ -95,3 +95,15 @@ def actions(run: Run) -> dict[str, str]:
 
 def names(paths: Sequence[Path]) -> list[str]:
     return [p.name for p in paths]
+
+
+def print_figures(request: Any, lines: Sequence[str]) -> None:
+    """Print ``lines`` in the test session's report (the figures a module measured)."""
+    plugins = request.config.pluginmanager
+    reporter = plugins.get_plugin("terminalreporter")
+    capture = plugins.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():
+        for line in lines:
+            reporter.write_line(line)

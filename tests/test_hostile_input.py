@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Cli, manifest, models, write
+from tests.helpers import Cli, manifest, models, print_figures, write
 
 MEMORY_LIMIT = 1024 * 1024 * 1024
 CASE_TIMEOUT = 20.0
@@ -183,14 +183,7 @@ def figures_table(request: pytest.FixtureRequest) -> Iterator[None]:
         f"| peak memory of one run (1 GiB limit) | {hungriest.max_rss_mb:.0f} MiB "
         f"({hungriest.case}) |",
     ]
-    plugins = request.config.pluginmanager
-    reporter = plugins.get_plugin("terminalreporter")
-    capture = plugins.get_plugin("capturemanager")
-    if reporter is None or capture is None:
-        return
-    with capture.global_and_fixture_disabled():
-        for line in lines:
-            reporter.write_line(line)
+    print_figures(request, lines)
 
 
 def refused(

@@ -31,7 +31,7 @@ import pytest
 
 from reconciler.aws.settings import DEFAULT_MAX_ATTEMPTS, AwsSettings, worst_case_seconds
 from reconciler.sandbox import Faults
-from tests.helpers import Cli, Run, manifest, models, write
+from tests.helpers import Cli, Run, manifest, models, print_figures, write
 
 SCOPE_TAG = "reconciler:managed-by"
 HASH_TAG = "reconciler:spec-hash"
@@ -74,14 +74,7 @@ def figures_table(request: pytest.FixtureRequest) -> Iterator[None]:
             for f in FIGURES
         ),
     ]
-    plugins = request.config.pluginmanager
-    reporter = plugins.get_plugin("terminalreporter")
-    capture = plugins.get_plugin("capturemanager")
-    if reporter is None or capture is None:
-        return
-    with capture.global_and_fixture_disabled():
-        for line in lines:
-            reporter.write_line(line)
+    print_figures(request, lines)
 
 
 # Helpers -------------------------------------------------------------------------------
