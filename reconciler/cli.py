@@ -22,6 +22,7 @@ from reconciler.aws.settings import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_RPS,
     DEFAULT_READ_TIMEOUT,
+    TagReads,
 )
 from reconciler.commands import (
     EXIT_ERROR,
@@ -36,7 +37,6 @@ from reconciler.connect import DEFAULT_SANDBOX_STATE
 from reconciler.errors import ReconcilerError, UsageError
 
 EXIT_INTERRUPTED = 130
-TAG_READS = ("auto", "tagging-api", "per-model")
 _SCOPE_PATTERN = r"[a-zA-Z0-9\s._:/=+@-]{1,256}"
 
 Command = Callable[[argparse.Namespace, Mapping[str, str]], int]
@@ -174,8 +174,9 @@ def _add_globals(parser: argparse.ArgumentParser, defaults: bool) -> None:
     )
     group.add_argument(
         "--tag-reads",
-        choices=TAG_READS,
-        default=default("auto"),
+        type=TagReads,
+        choices=list(TagReads),
+        default=default(TagReads.AUTO),
         help="how tags are read: the Resource Groups Tagging API, or one call per model; "
         "auto (default) uses the first and falls back to the second if it is refused",
     )

@@ -448,3 +448,32 @@ def test_create_race_won_by_a_different_model_is_a_clear_failure(
     assert run.code == 1
     alpha = next(a for a in run.json()["actions"] if a["name"] == "alpha")
     assert "taken meanwhile by another model" in alpha["error"]
+
+
+def test_tag_reads_per_model_never_calls_the_tagging_api(
+    cli: Cli, repo: Path, emulator: Any
+) -> None:
+    assert cli("apply", str(repo)).code == 0
+    emulator.backend.calls.clear()
+    run = cli("--tag-reads", "per-model", "plan", str(repo), "--detailed-exitcode")
+    assert run.code == 0, run.err
+    assert dict(emulator.backend.calls) == {"ListCustomModels": 1, "ListTagsForResource": 3}
+
+
+def test_a_refused_bulk_read_falls_back_with_one_warning(
+    cli: Cli, repo: Path, emulator: Any
+) -> None:
+    assert cli("apply", str(repo)).code == 0
+    emulator.backend.fail_next("GetResources", "AccessDeniedException")
+    run = cli("plan", str(repo), "--detailed-exitcode")
+    assert run.code == 0
+    assert run.err == (
+        "warning: GetResources failed: AccessDeniedException: the credentials lack the IAM "
+        "permission tag:GetResources (Injected AccessDeniedException for GetResources.); "
+        "reading each model's tags instead (--tag-reads per-model)\n"
+    )
+    emulator.backend.fail_next("GetResources", "AccessDeniedException")
+    run = cli("plan", "--tag-reads", "tagging-api", str(repo))
+    assert run.code == 1
+    assert run.err.startswith("error: GetResources failed: AccessDeniedException")
+    assert emulator.backend.calls["ListTagsForResource"] == 3  # the fallback's, not again

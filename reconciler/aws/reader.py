@@ -26,10 +26,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from enum import StrEnum
 from typing import Any
 
 from reconciler.aws.errors import calling
+from reconciler.aws.settings import TagReads
 from reconciler.errors import CloudError
 from reconciler.observed import (
     TAG_MANAGED_BY,
@@ -43,14 +43,10 @@ from reconciler.observed import (
 PAGE_SIZE = 100
 RESOURCE_TYPE = "bedrock:custom-model"
 
+__all__ = ["AccountReader", "TagCache", "TagReads", "list_models", "managed_tags", "read_tags"]
+
 TagCache = dict[str, list[Mapping[str, str]]]
 Tags = list[Mapping[str, str]]
-
-
-class TagReads(StrEnum):
-    AUTO = "auto"
-    TAGGING_API = "tagging-api"
-    PER_MODEL = "per-model"
 
 
 class AccountReader:

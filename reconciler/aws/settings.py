@@ -1,4 +1,5 @@
-"""How the reconciler reaches AWS: ``AwsSettings``, their defaults, and the time they bound.
+"""How the reconciler reaches AWS: ``AwsSettings``, their defaults, the time they bound, and
+how tags are read (``TagReads``).
 
 No boto3 here, so the command line can show these defaults without importing it. Used by
 ``cli`` (option defaults), ``connect`` (which fills them in) and ``aws.client``.
@@ -7,6 +8,7 @@ No boto3 here, so the command line can show these defaults without importing it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 DEFAULT_MAX_ATTEMPTS = 10
 DEFAULT_CONNECT_TIMEOUT = 3.0
@@ -16,6 +18,14 @@ DEFAULT_MAX_RPS = 50.0
 # attempts; the base is 50 ms for errors and failed connections (1 s for throttling).
 _ERROR_BACKOFF_BASE = 0.05
 _MAX_BACKOFF = 20.0
+
+
+class TagReads(StrEnum):
+    """How tags are read (``aws.reader``): the tagging index, or one call per model."""
+
+    AUTO = "auto"
+    TAGGING_API = "tagging-api"
+    PER_MODEL = "per-model"
 
 
 @dataclass(frozen=True)
