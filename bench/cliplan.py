@@ -1,18 +1,19 @@
 """Run the real ``reconciler`` CLI with the benchmark's client-side latency and counters.
 
-``python -m bench.cliplan --latency SECONDS --stats FILE -- CLI-ARGS...`` wraps the package's
-``bedrock_client`` so that every client the CLI makes carries a ``bench.probe.Probe``, runs
-``reconciler.cli.main(CLI-ARGS)``, and writes the probe's counters and timings to FILE.
-Used by ``bench.run`` to time a whole ``reconciler plan`` process end to end.
+``python -m bench.cliplan --latency SECONDS --stats FILE -- CLI-ARGS...`` attaches one
+``bench.probe.Probe`` to every client any ``aws.client.Account`` makes (the Bedrock client,
+and the tagging client made on first use), runs ``reconciler.cli.main(CLI-ARGS)``, and
+writes the probe's counters and timings to FILE. Used by ``bench.plans`` to time a whole
+``reconciler plan`` process end to end; the CLI itself is not changed in any other way.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
-from typing import Any
 
 STARTED = time.perf_counter()
 
@@ -25,19 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cli_args = args.cli_args[1:] if args.cli_args[:1] == ["--"] else args.cli_args
 
-    from bench.probe import Probe
+    from bench.probe import Probe, probe_every_account
     from reconciler import cli
-    from reconciler.aws import client as aws_client
 
     probe = Probe(args.latency)
-    real = aws_client.bedrock_client
-
-    def probed(settings: Any) -> Any:
-        return probe.attach(real(settings))
-
-    aws_client.bedrock_client = probed  # cli imports it from the module at call time
+    probe_every_account(probe)
     imported = time.perf_counter()
-    code = cli.main(cli_args)
+    code = cli.main(cli_args, os.environ)
     done = time.perf_counter()
     stats = {
         **probe.snapshot(),

@@ -1,8 +1,14 @@
-"""The benchmark runs end to end (``bench/run.py --quick``) and its plan is as frugal as claimed.
+"""The benchmark runs end to end (``bench/run.py --quick``) and makes exactly the calls claimed.
 
-A correctness check, not a timing assertion: the steady-state plan reads the account with
-exactly one ListCustomModels per page plus one ListTagsForResource per model, never
-GetCustomModel, and the emulator saw the same calls the client counted.
+A correctness check, not a timing assertion (timings belong to the benchmark, not to CI):
+
+- the default plan path reads the account with one ListCustomModels and one GetResources per
+  page of 100, never ListTagsForResource or GetCustomModel; the per-model path with the pages
+  plus one ListTagsForResource per model; the whole ``reconciler plan`` CLI like the first;
+- creating N models is N CreateCustomModel plus one paginated ListCustomModels, with or
+  without a rate limit, and no GetCustomModel;
+- a watch resync at steady state is the list pages and the index pages, every time;
+- the emulator received exactly the calls the client counted.
 """
 
 from __future__ import annotations
@@ -17,8 +23,17 @@ from typing import Any
 
 import pytest
 
+from reconciler.aws.settings import DEFAULT_MAX_RPS
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGE_SIZE = 100
+COUNTS = (30, 101)
+WATCH_MODELS = 150
+WATCH_RESYNCS = 12
+
+
+def pages(count: int) -> int:
+    return max(1, math.ceil(count / PAGE_SIZE))
 
 
 @pytest.fixture(scope="module")
@@ -27,19 +42,19 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     done = subprocess.run(
         [
-            *(sys.executable, "-m", "bench.run", "--quick", "--models", "30,101"),
-            # A limit high enough not to slow the run, so the limiter's path is still taken.
-            *("--max-rps", "1000", "--json", str(out)),
+            *(sys.executable, "-m", "bench.run", "--quick"),
+            *("--models", ",".join(map(str, COUNTS)), "--json", str(out)),
+            *("--watch-models", str(WATCH_MODELS), "--watch-resyncs", str(WATCH_RESYNCS)),
         ],
         check=False,
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "Targets (issue 6, item 2)" in done.stdout
+    assert "Targets (issue 6)" in done.stdout
     loaded: dict[str, Any] = json.loads(out.read_text())
     return loaded
 
@@ -48,44 +63,93 @@ def test_results_have_the_expected_keys(results: dict[str, Any]) -> None:
     assert results["format"] == "bedrock-reconciler/bench"
     for key in ("version", "date", "git", "python", "machine", "settings", "startup"):
         assert key in results
-    assert {"validate", "models", "targets", "elapsed_s"} <= set(results)
+    assert {"validate", "models", "watch", "targets", "elapsed_s"} <= set(results)
+    assert {"load_average_before", "load_average_after"} <= set(results["machine"])
     assert results["settings"]["quick"] is True
-    assert results["settings"]["max_rps"] == 1000
+    assert results["settings"]["max_rps"] == DEFAULT_MAX_RPS
     assert results["startup"]["help"]["median_s"] > 0
     assert results["startup"]["help"]["peak_rss_mb"] > 0
     assert [v["documents_per_file"] for v in results["validate"]] == [100, 1]
-    assert set(results["models"]) == {"30", "101"}
+    assert set(results["models"]) == {str(n) for n in COUNTS}
     for row in results["models"].values():
-        for phase in ("plan", "naive", "cli_plan", "create", "sequential_create"):
-            assert row[phase]["wall_s"] > 0
-            assert row[phase]["calls"]
+        phases = [
+            row["plan"]["default"],
+            row["plan"]["per_model"],
+            row["naive"],
+            row["cli_plan"],
+            row["create"]["limited"],
+            row["create"]["unlimited"],
+            row["sequential_create"],
+        ]
+        for phase in phases:
+            assert phase["wall_s"] > 0
+            assert phase["calls"]
         assert {"floor_s", "startup_s", "ratios", "pages"} <= set(row)
-        assert row["plan"]["peak_concurrency"] >= 1
+        assert row["create"]["limited"]["max_rps"] == DEFAULT_MAX_RPS
+        assert row["create"]["unlimited"]["max_rps"] == 0
         assert row["cli_plan"]["peak_rss_mb"] > 0
 
 
-@pytest.mark.parametrize("count", [30, 101])
-def test_plan_makes_pages_plus_n_calls_and_no_get(results: dict[str, Any], count: int) -> None:
+@pytest.mark.parametrize("count", COUNTS)
+def test_the_default_plan_reads_pages_of_the_list_and_of_the_index(
+    results: dict[str, Any], count: int
+) -> None:
     row = results["models"][str(count)]
-    pages = math.ceil(count / PAGE_SIZE)
-    expected = {"ListCustomModels": pages, "ListTagsForResource": count}
-    assert row["pages"] == pages
-    assert row["plan"]["calls"] == expected
-    assert row["plan"]["emulator_calls"] == expected
-    assert row["plan"]["no_latency"]["calls"] == expected
+    expected = {"ListCustomModels": pages(count), "GetResources": pages(count)}
+    assert row["pages"] == pages(count)
+    default = row["plan"]["default"]
+    assert default["tag_reads"] == "auto"
+    assert default["calls"] == expected  # no ListTagsForResource, no GetCustomModel
+    assert default["emulator_calls"] == expected
+    assert default["no_latency_no_limit"]["calls"] == expected
+    assert default["throttles"] == {}
     assert row["cli_plan"]["calls"] == expected
+    assert row["cli_plan"]["emulator_calls"] == expected
+
+
+@pytest.mark.parametrize("count", COUNTS)
+def test_the_per_model_plan_reads_pages_plus_n(results: dict[str, Any], count: int) -> None:
+    row = results["models"][str(count)]
+    expected = {"ListCustomModels": pages(count), "ListTagsForResource": count}
+    per_model = row["plan"]["per_model"]
+    assert per_model["tag_reads"] == "per-model"
+    assert per_model["calls"] == expected
+    assert per_model["emulator_calls"] == expected
+    assert per_model["no_latency_no_limit"]["calls"] == expected
+    assert per_model["throttles"] == {}
     assert row["naive"]["calls"] == expected
-    assert row["plan"]["throttles"] == {}
 
 
-def test_creates_are_counted(results: dict[str, Any]) -> None:
-    row = results["models"]["101"]
-    assert row["create"]["calls"]["CreateCustomModel"] == 101
-    assert row["create"]["emulator_calls"] == row["create"]["calls"]
-    assert row["sequential_create"]["calls"] == {"CreateCustomModel": 101}
+@pytest.mark.parametrize("count", COUNTS)
+def test_creates_are_n_creates_and_one_list(results: dict[str, Any], count: int) -> None:
+    row = results["models"][str(count)]
+    expected = {"CreateCustomModel": count, "ListCustomModels": pages(count)}
+    for run in ("limited", "unlimited"):
+        assert row["create"][run]["calls"] == expected  # no GetCustomModel
+        assert row["create"][run]["emulator_calls"] == expected
+    assert row["sequential_create"]["calls"] == {"CreateCustomModel": count}
 
 
-def test_the_call_target_is_evaluated(results: dict[str, Any]) -> None:
+def test_a_watch_resync_reads_only_the_list_and_index_pages(results: dict[str, Any]) -> None:
+    watch = results["watch"]
+    per_resync = {"ListCustomModels": pages(WATCH_MODELS), "GetResources": pages(WATCH_MODELS)}
+    assert (watch["models"], watch["resyncs"]) == (WATCH_MODELS, WATCH_RESYNCS)
+    assert watch["calls_per_resync"] == per_resync
+    assert watch["calls_same_every_resync"] is True
+    total = {op: n * WATCH_RESYNCS for op, n in per_resync.items()}
+    assert watch["calls_total"] == total
+    assert watch["emulator_calls"] == total
+    assert set(watch["rss_mb"]) == {"1", "10", str(WATCH_RESYNCS)}
+    assert len(watch["rss_mb_by_resync"]) == WATCH_RESYNCS
+    assert watch["process_peak_rss_mb"] > 0
+
+
+def test_the_call_targets_are_evaluated_and_hold(results: dict[str, Any]) -> None:
     calls = [t for t in results["targets"] if t["target"].startswith("plan API calls")]
-    assert [t["at"] for t in calls] == ["N=30", "N=101"]
+    assert [t["at"] for t in calls] == [
+        f"N={n}, {path} path" for n in COUNTS for path in ("default", "per-model")
+    ]
     assert all(t["holds"] for t in calls)
+    watch = [t for t in results["targets"] if t["target"].startswith("watch: calls")]
+    assert len(watch) == 1
+    assert watch[0]["holds"]
