@@ -23,7 +23,6 @@ The parent side is ``EmulatorProcess`` (start, ask, stop) and ``warm_up``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import subprocess
@@ -31,7 +30,14 @@ import sys
 import time
 from typing import Any
 
-from bench.system import REGION, ROOT, SCOPE, child_environment, make_this_process_safe
+from bench.system import (
+    REGION,
+    ROOT,
+    SCOPE,
+    child_environment,
+    make_this_process_safe,
+    stop_child,
+)
 
 # The child
 
@@ -142,16 +148,7 @@ class EmulatorProcess:
         return float(self.ask("cpu")["cpu"])
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(OSError, ValueError):
-                assert self.process.stdin is not None
-                self.process.stdin.write("quit\n")
-                self.process.stdin.close()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_child(self.process, "quit\n")
 
 
 def warm_up(emulator: EmulatorProcess) -> None:

@@ -111,14 +111,9 @@ class Spawner:
         return reply
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            assert self.process.stdin is not None
-            self.process.stdin.close()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        from bench.system import stop_child
+
+        stop_child(self.process)
 
 
 if __name__ == "__main__":

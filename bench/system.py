@@ -108,3 +108,20 @@ def load_average() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return None
+
+
+def stop_child(process: subprocess.Popen[str], farewell: str = "") -> None:
+    """End a child that reads commands on stdin: say ``farewell``, close its stdin (end of
+    input means stop), wait up to 10 s, then kill it."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        assert process.stdin is not None
+        if farewell:
+            process.stdin.write(farewell)
+        process.stdin.close()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
