@@ -219,6 +219,16 @@ def test_delete_by_name(emulator: Emulator) -> None:
     fails("ResourceNotFoundException", 404, client.get_custom_model, modelIdentifier="alpha")
 
 
+def test_a_deleted_name_can_be_created_again_and_names_the_new_model(emulator: Emulator) -> None:
+    client = emulator.client()
+    first = create(client, "alpha")
+    client.delete_custom_model(modelIdentifier="alpha")
+    second = create(client, "alpha")
+    assert second != first
+    assert client.get_custom_model(modelIdentifier="alpha")["modelArn"] == second
+    fails("ConflictException", 400, create, client=client, name="alpha")
+
+
 def test_delete_by_arn(emulator: Emulator) -> None:
     client = emulator.client()
     arn = create(client, "alpha")
