@@ -17,8 +17,7 @@ per entry, about 180) twice for every request, under one lock shared by all requ
 alone costs about 3 ms per call and serialises the emulator; each request also lists its
 response class's methods with ``inspect.getmembers`` (about 4% of the emulator's CPU).
 Unless ``--stock`` is given, both are computed once (they cannot change while the process
-runs). The emulator's answers
-are the same either way; only its own CPU cost differs.
+runs). The emulator's answers are the same either way; only its own CPU cost differs.
 
 The parent side is ``EmulatorProcess`` (start, ask, stop) and ``warm_up``.
 """
