@@ -358,7 +358,7 @@ class EmulatedBedrockBackend(BedrockBackend, TaggableResourcesMixin):
 
     def _drop(self, model: EmulatedModel) -> None:
         del self.models[model.arn]
-        if self._owned_arn_by_name.get(model.name) == model.arn:
+        if self._owns(model):
             del self._owned_arn_by_name[model.name]
 
     def _find(self, identifier: str) -> EmulatedModel | None:
