@@ -46,7 +46,11 @@ def managed(scope: str = SCOPE, **tags: str) -> dict[str, str]:
 
 @pytest.fixture
 def account(emulator: Any) -> dict[str, str]:
-    """Two managed models, one of another scope, one untagged: name -> ARN."""
+    """Two managed models, one of another scope, one untagged: name -> ARN.
+
+    Imports finish at once, so a model's status cannot change between two reads of a test.
+    """
+    emulator.backend.import_seconds = 0.0
     names = {
         "m1": managed(team="a"),
         "m2": managed(),
