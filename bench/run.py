@@ -33,6 +33,7 @@ from bench.system import (
     make_this_process_safe,
 )
 from bench.watchloop import measure_watch
+from reconciler.aws.settings import DEFAULT_CONCURRENCY
 
 FORMAT = "bedrock-reconciler/bench"
 VERSION = 2
@@ -69,7 +70,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add = parser.add_argument
     add("--models", type=_counts, metavar="N[,N...]", help="in-sync models (default 500)")
     add("--latency", type=float, metavar="SECONDS", help="per API call (default 0.02)")
-    add("--concurrency", type=int, default=8, help="the reconciler's --concurrency (default 8)")
+    add(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        help=f"the reconciler's --concurrency (default {DEFAULT_CONCURRENCY}, the CLI's)",
+    )
     add(
         "--max-rps",
         type=float,
@@ -182,6 +188,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "watch_resyncs": args.watch_resyncs,
         "quick": args.quick,
         "page_size": workload.PAGE_SIZE,
+        "list_page_size": workload.LIST_PAGE_SIZE,
         "emulator": "moto server, stock"
         if args.stock_emulator
         else "moto server, module listing cached",
@@ -200,7 +207,11 @@ def measure_models(
     with tempfile.TemporaryDirectory(prefix="bench-models-") as temp:
         folder = workload.write_manifests(Path(temp, "manifests"), count)
         desired = workload.load(folder, count)
-        row: dict[str, Any] = {"models": count, "pages": workload.pages_for(count)}
+        row: dict[str, Any] = {
+            "models": count,
+            "pages": workload.pages_for(count),
+            "list_pages": workload.list_pages_for(count),
+        }
         limited = creates.measure_create(emulator, desired, latency, concurrency, rps)
         row["create"] = {
             "limited": limited if rps else None,

@@ -35,7 +35,7 @@ def measure_watch(  # noqa: PLR0917
     """R back-to-back resyncs over ``models`` in-sync models, in a separate process."""
     from bench.creates import populate
     from bench.measure import check, run_measured
-    from bench.workload import load, pages_for, write_manifests
+    from bench.workload import list_pages_for, load, pages_for, write_manifests
 
     with tempfile.TemporaryDirectory(prefix="bench-watch-") as temp:
         folder = write_manifests(Path(temp, "manifests"), models)
@@ -62,6 +62,7 @@ def measure_watch(  # noqa: PLR0917
         "models": models,
         "resyncs": resyncs,
         "pages": pages_for(models),
+        "list_pages": list_pages_for(models),
         "latency_s": latency,
         "concurrency": concurrency,
         "max_rps": max_rps,

@@ -12,13 +12,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-# reconciler.aws.reader.PAGE_SIZE: ListCustomModels and GetResources both page by 100.
+# Pages of 100: GetResources' largest (reconciler.aws.reader.TAGGING_PAGE_SIZE), and the
+# default page of ListCustomModels that a plain paginator loop gets.
 PAGE_SIZE = 100
+# reconciler.aws.reader.LIST_PAGE_SIZE: the reconciler lists 1,000 models a page.
+LIST_PAGE_SIZE = 1000
 
 
 def pages_for(count: int) -> int:
-    """Pages of a listing of ``count`` models (at least one, even when empty)."""
+    """Pages of 100 of a listing of ``count`` models (at least one, even when empty)."""
     return max(1, math.ceil(count / PAGE_SIZE))
+
+
+def list_pages_for(count: int) -> int:
+    """The reconciler's ``ListCustomModels`` pages for ``count`` models (at least one)."""
+    return max(1, math.ceil(count / LIST_PAGE_SIZE))
 
 
 def model_name(index: int) -> str:

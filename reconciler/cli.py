@@ -19,6 +19,7 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.aws.settings import (
+    DEFAULT_CONCURRENCY,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_RPS,
     DEFAULT_READ_TIMEOUT,
@@ -163,7 +164,10 @@ def _add_globals(parser: argparse.ArgumentParser, defaults: bool) -> None:
         "--scope", default=default(None), help="ownership scope (env RECONCILER_SCOPE)"
     )
     group.add_argument(
-        "--concurrency", type=int, default=default(8), help="parallel API calls (default 8)"
+        "--concurrency",
+        type=int,
+        default=default(DEFAULT_CONCURRENCY),
+        help=f"parallel API calls (default {DEFAULT_CONCURRENCY})",
     )
     group.add_argument(
         "--max-rps",

@@ -25,6 +25,7 @@ import watchfiles
 from reconciler import manifests
 from reconciler.aws import executor
 from reconciler.aws.reader import AccountReader, TagCache, TagReads
+from reconciler.aws.settings import DEFAULT_CONCURRENCY
 from reconciler.backoff import Backoff
 from reconciler.desired import DesiredState
 from reconciler.errors import ManifestError, ReconcilerError, UnsafePlanError
@@ -53,7 +54,7 @@ class WatchOptions:
     interval: float = 300.0
     jitter: float = 0.1
     allow_empty: bool = False
-    concurrency: int = 8
+    concurrency: int = DEFAULT_CONCURRENCY
     max_delete_percent: float = 30.0
     force: bool = False
     debounce_ms: int = 300

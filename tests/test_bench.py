@@ -26,7 +26,8 @@ import pytest
 from reconciler.aws.settings import DEFAULT_MAX_RPS
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE_SIZE = 100
+PAGE_SIZE = 100  # GetResources' pages
+LIST_PAGE_SIZE = 1000  # the reconciler's ListCustomModels pages
 COUNTS = (30, 101)
 WATCH_MODELS = 150
 WATCH_RESYNCS = 12
@@ -34,6 +35,10 @@ WATCH_RESYNCS = 12
 
 def pages(count: int) -> int:
     return max(1, math.ceil(count / PAGE_SIZE))
+
+
+def list_pages(count: int) -> int:
+    return max(1, math.ceil(count / LIST_PAGE_SIZE))
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +100,9 @@ def test_the_default_plan_reads_pages_of_the_list_and_of_the_index(
     results: dict[str, Any], count: int
 ) -> None:
     row = results["models"][str(count)]
-    expected = {"ListCustomModels": pages(count), "GetResources": pages(count)}
+    expected = {"ListCustomModels": list_pages(count), "GetResources": pages(count)}
     assert row["pages"] == pages(count)
+    assert row["list_pages"] == list_pages(count)
     default = row["plan"]["default"]
     assert default["tag_reads"] == "auto"
     assert default["calls"] == expected  # no ListTagsForResource, no GetCustomModel
@@ -110,20 +116,22 @@ def test_the_default_plan_reads_pages_of_the_list_and_of_the_index(
 @pytest.mark.parametrize("count", COUNTS)
 def test_the_per_model_plan_reads_pages_plus_n(results: dict[str, Any], count: int) -> None:
     row = results["models"][str(count)]
-    expected = {"ListCustomModels": pages(count), "ListTagsForResource": count}
+    expected = {"ListCustomModels": list_pages(count), "ListTagsForResource": count}
     per_model = row["plan"]["per_model"]
     assert per_model["tag_reads"] == "per-model"
     assert per_model["calls"] == expected
     assert per_model["emulator_calls"] == expected
     assert per_model["no_latency_no_limit"]["calls"] == expected
     assert per_model["throttles"] == {}
-    assert row["naive"]["calls"] == expected
+    # A plain paginator loop gets the API's default page of 100.
+    naive = {"ListCustomModels": pages(count), "ListTagsForResource": count}
+    assert row["naive"]["calls"] == naive
 
 
 @pytest.mark.parametrize("count", COUNTS)
 def test_creates_are_n_creates_and_one_list(results: dict[str, Any], count: int) -> None:
     row = results["models"][str(count)]
-    expected = {"CreateCustomModel": count, "ListCustomModels": pages(count)}
+    expected = {"CreateCustomModel": count, "ListCustomModels": list_pages(count)}
     for run in ("limited", "unlimited"):
         assert row["create"][run]["calls"] == expected  # no GetCustomModel
         assert row["create"][run]["emulator_calls"] == expected
@@ -132,7 +140,7 @@ def test_creates_are_n_creates_and_one_list(results: dict[str, Any], count: int)
 
 def test_a_watch_resync_reads_only_the_list_and_index_pages(results: dict[str, Any]) -> None:
     watch = results["watch"]
-    per_resync = {"ListCustomModels": pages(WATCH_MODELS), "GetResources": pages(WATCH_MODELS)}
+    per_resync = {"ListCustomModels": list_pages(WATCH_MODELS), "GetResources": pages(WATCH_MODELS)}
     assert (watch["models"], watch["resyncs"]) == (WATCH_MODELS, WATCH_RESYNCS)
     assert watch["calls_per_resync"] == per_resync
     assert watch["calls_same_every_resync"] is True

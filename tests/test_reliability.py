@@ -29,7 +29,12 @@ from typing import Any
 import botocore.endpoint
 import pytest
 
-from reconciler.aws.settings import DEFAULT_MAX_ATTEMPTS, AwsSettings, worst_case_seconds
+from reconciler.aws.settings import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_ATTEMPTS,
+    AwsSettings,
+    worst_case_seconds,
+)
 from reconciler.sandbox import Faults
 from tests.helpers import Cli, Run, manifest, models, print_figures, write
 
@@ -374,7 +379,7 @@ def race(
     emulator.backend.calls.clear()
     first = apply_process(emulator, first_folder)
     second = apply_process(emulator, second_folder)
-    waves = 2 * min(count, 8)  # the CLI's default concurrency
+    waves = 2 * min(count, DEFAULT_CONCURRENCY)
     deadline = time.monotonic() + 30
     while emulator.backend.calls["CreateCustomModel"] < waves and time.monotonic() < deadline:
         time.sleep(0.005)

@@ -18,6 +18,7 @@ from typing import Any
 
 from reconciler.aws.creates import Sent, send, stale_arns
 from reconciler.aws.errors import calling
+from reconciler.aws.settings import DEFAULT_CONCURRENCY
 from reconciler.desired import DeclaredModel
 from reconciler.errors import CloudError
 from reconciler.plan import PRUNES, Action, ActionKind, Plan
@@ -38,7 +39,7 @@ def apply(
     plan: Plan,
     client: Any,
     *,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     prune: bool = True,
     stopping: Callable[[], bool] = lambda: False,
 ) -> ApplyReport:

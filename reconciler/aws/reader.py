@@ -1,19 +1,21 @@
 """Read the account: every owned custom model from ``ListCustomModels``, and its tags.
 
-Pages are followed with botocore's paginator; ``isOwned=true`` keeps models shared from
-other accounts out of the observed state entirely, so they can never be planned against.
-The list already carries each model's status, so no ``GetCustomModel`` is made.
+Pages are followed with botocore's paginator, each as large as the API allows (1,000 models
+a page for ``ListCustomModels``, 100 for ``GetResources``): every page is one more call
+made one after the other. ``isOwned=true`` keeps models shared from other accounts out of
+the observed state entirely, so they can never be planned against. The list already
+carries each model's status, so no ``GetCustomModel`` is made.
 
 Tags come one of two ways (``TagReads``):
 
 - ``per-model``: one ``ListTagsForResource`` per model, concurrently. Authoritative.
 - ``tagging-api``: the Resource Groups Tagging API's ``GetResources``, filtered on
-  ``reconciler:managed-by=<scope>``, gives the tags of every model of the scope in pages of
-  100. Its index lags behind Bedrock (seconds to minutes), so what it says is a hint: a
-  listed model it does not know is read per model when a manifest declares its name (it may
-  be ours, just created, or a conflict), and otherwise left unread (``TagSource.UNREAD``:
-  not ours, never touched). ``confirm`` re-reads per model whatever a plan would change, so
-  no change is ever decided on the index alone.
+  ``reconciler:managed-by=<scope>``, gives the tags of every model of the scope. Its index
+  lags behind Bedrock (seconds to minutes), so what it says is a hint: a listed model it
+  does not know is read per model when a manifest declares its name (it may be ours, just
+  created, or a conflict), and otherwise left unread (``TagSource.UNREAD``: not ours, never
+  touched). ``confirm`` re-reads per model whatever a plan would change, so no change is
+  ever decided on the index alone.
 - ``auto`` (the default): ``tagging-api``, falling back to ``per-model`` for good, with one
   warning, if the tagging API refuses or fails (no ``tag:GetResources`` permission, an
   endpoint without that API).
@@ -29,7 +31,7 @@ from dataclasses import replace
 from typing import Any
 
 from reconciler.aws.errors import calling
-from reconciler.aws.settings import TagReads
+from reconciler.aws.settings import DEFAULT_CONCURRENCY, TagReads
 from reconciler.errors import CloudError
 from reconciler.observed import (
     TAG_MANAGED_BY,
@@ -40,7 +42,10 @@ from reconciler.observed import (
     state_of,
 )
 
-PAGE_SIZE = 100
+# The largest pages each API serves (botocore's service models: ListCustomModels maxResults
+# 1-1000; GetResources ResourcesPerPage is documented as 1-100).
+LIST_PAGE_SIZE = 1000
+TAGGING_PAGE_SIZE = 100
 RESOURCE_TYPE = "bedrock:custom-model"
 
 __all__ = ["AccountReader", "TagCache", "TagReads", "list_models", "managed_tags", "read_tags"]
@@ -64,7 +69,7 @@ class AccountReader:
         tagging: Callable[[], Any],
         scope: str,
         mode: TagReads = TagReads.AUTO,
-        concurrency: int = 8,
+        concurrency: int = DEFAULT_CONCURRENCY,
         cache: TagCache | None = None,
         warn: Callable[[str], None] = lambda _: None,
     ) -> None:
@@ -157,7 +162,7 @@ def list_models(client: Any) -> list[Mapping[str, Any]]:
     """Every model summary the account owns, across all pages."""
     with calling("ListCustomModels"):
         paginator = client.get_paginator("list_custom_models")
-        pages = paginator.paginate(isOwned=True, PaginationConfig={"PageSize": PAGE_SIZE})
+        pages = paginator.paginate(isOwned=True, PaginationConfig={"PageSize": LIST_PAGE_SIZE})
         return [summary for page in pages for summary in page.get("modelSummaries", [])]
 
 
@@ -181,7 +186,7 @@ def managed_tags(tagging: Callable[[], Any], scope: str) -> dict[str, Tags]:
         pages = paginator.paginate(
             TagFilters=[{"Key": TAG_MANAGED_BY, "Values": [scope]}],
             ResourceTypeFilters=[RESOURCE_TYPE],
-            ResourcesPerPage=PAGE_SIZE,
+            ResourcesPerPage=TAGGING_PAGE_SIZE,
         )
         return {
             mapping["ResourceARN"]: [

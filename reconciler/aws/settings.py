@@ -14,6 +14,9 @@ DEFAULT_MAX_ATTEMPTS = 10
 DEFAULT_CONNECT_TIMEOUT = 3.0
 DEFAULT_READ_TIMEOUT = 10.0
 DEFAULT_MAX_RPS = 50.0
+# Calls in flight at once: Terraform's default parallelism. The per-operation rate limit,
+# not this, bounds what the account sees; this bounds how much latency overlaps.
+DEFAULT_CONCURRENCY = 10
 # botocore's standard mode waits rand(0, 1) * min(base * 2 ** attempt, 20) seconds between
 # attempts; the base is 50 ms for errors and failed connections (1 s for throttling).
 _ERROR_BACKOFF_BASE = 0.05
@@ -35,7 +38,7 @@ class AwsSettings:
     region: str | None = None
     profile: str | None = None
     endpoint_url: str | None = None
-    concurrency: int = 8
+    concurrency: int = DEFAULT_CONCURRENCY
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT

@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
+from reconciler.aws import reader as reader_module
 from reconciler.aws.reader import AccountReader, TagReads
 from reconciler.errors import CloudError
 from reconciler.observed import TAG_MANAGED_BY, TAG_SPEC_HASH, TagSource
@@ -97,14 +98,30 @@ def test_per_model_reads_every_models_tags(emulator: Any, account: Any) -> None:
     assert models["theirs"].managed_by == "other"
 
 
-def test_more_than_a_page_of_managed_models(emulator: Any) -> None:
+@pytest.fixture
+def many(emulator: Any) -> int:
     for i in range(250):
         create(emulator, f"m{i:03d}", **managed())
     emulator.backend.calls.clear()
+    return 250
+
+
+def test_the_list_takes_a_thousand_models_a_page_the_index_a_hundred(
+    emulator: Any, many: int
+) -> None:
     state = reader(emulator).read()
-    assert len(state.models) == 250
+    assert len(state.models) == many
     assert {m.tags_from for m in state.models} == {TagSource.INDEX}
-    assert dict(emulator.backend.calls) == {"ListCustomModels": 3, "GetResources": 3}
+    assert dict(emulator.backend.calls) == {"ListCustomModels": 1, "GetResources": 3}
+
+
+def test_every_page_of_the_list_is_read(
+    emulator: Any, many: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reader_module, "LIST_PAGE_SIZE", 100)
+    state = reader(emulator, TagReads.PER_MODEL).read()
+    assert sorted(m.name for m in state.models) == [f"m{i:03d}" for i in range(many)]
+    assert emulator.backend.calls["ListCustomModels"] == 3
 
 
 def test_auto_falls_back_to_per_model_once_with_one_warning(emulator: Any, account: Any) -> None:
