@@ -62,16 +62,19 @@ def find_files(paths: Sequence[str]) -> list[Path | Problem]:
         path = Path(raw)
         if not path.exists():
             raise SourceError(f"{raw}: no such file or folder (a missing source is never empty)")
-        for entry in [path] if path.is_file() else _walk(path):
+        entries = [(path.resolve(), path)] if path.is_file() else _walk(path)
+        for entry in entries:
             if isinstance(entry, Problem):
                 problems.append(entry)
             else:
-                found.setdefault(entry.resolve(), entry)
+                real, given = entry
+                found.setdefault(real, given)
     return [*sorted(found.values()), *problems]
 
 
-def _walk(folder: Path) -> Iterator[Path | Problem]:
-    """Follow symlinked folders inside ``folder``, never out of it, and never twice (loops)."""
+def _walk(folder: Path) -> Iterator[tuple[Path, Path] | Problem]:
+    """(real path, path) of each manifest file in ``folder``, or the Problem with it."""
+    # Symlinked folders are followed inside ``folder``, never out of it, never twice (loops).
     top = folder.resolve()
     seen: set[tuple[int, int]] = set()
     for root, dirs, names in os.walk(folder, followlinks=True, onerror=_raise_source_error):
@@ -89,21 +92,29 @@ def _walk(folder: Path) -> Iterator[Path | Problem]:
         dirs.sort()
         for name in sorted(names):
             if name.endswith(MANIFEST_SUFFIXES):
-                yield _entry(Path(root, name), folder, top)
+                yield _entry(Path(root, name), real, folder, top)
 
 
-def _entry(path: Path, folder: Path, top: Path) -> Path | Problem:
-    """``path`` if it is a regular file inside the folder, else the Problem with it."""
+def _entry(path: Path, real_folder: Path, folder: Path, top: Path) -> tuple[Path, Path] | Problem:
+    """(real path, path) if ``path`` is a regular file inside the folder, else the Problem.
+
+    ``real_folder`` is the real path of the folder holding ``path``: a file that is not a
+    symlink is real there already, which spares resolving every component of its path.
+    """
     try:
-        mode = os.stat(path).st_mode
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
+            mode = os.stat(path).st_mode
+            real = Path(os.path.realpath(path))
+        else:
+            real = real_folder / path.name
     except OSError as e:  # a dangling symlink, a symlink loop, no permission
         return Problem(str(path), 1, "", f"cannot be read: {e.strerror}")
-    real = Path(os.path.realpath(path))
     if not real.is_relative_to(top):
         return Problem(str(path), 1, "", f"a symlink leading out of {folder} ({real}); refused")
     if not stat.S_ISREG(mode):
         return Problem(str(path), 1, "", "not a regular file; refused")
-    return path
+    return real, path
 
 
 def _raise_source_error(error: OSError) -> None:

@@ -20,6 +20,7 @@ from yaml.constructor import SafeConstructor
 
 Path = tuple[str | int, ...]
 
+_STR_TAG = "tag:yaml.org,2002:str"
 _SCALAR_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")
 )
@@ -107,6 +108,9 @@ class _Converter:
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
             return self._sequence(node, path, depth)
+        if node.tag == _STR_TAG:
+            # Most values: a string scalar is its own value (what SafeConstructor returns).
+            return node.value
         if node.tag not in _SCALAR_TAGS:
             raise YamlError(line, f"YAML tag {node.tag!r} is not allowed in a manifest")
         try:
@@ -118,10 +122,12 @@ class _Converter:
     def _count(self, node: yaml.Node) -> None:
         self._expanded += 1
         self._distinct.add(id(node))
+        if self._expanded <= _EXPANSION_FLOOR:
+            return  # within both limits (MAX_NODES is larger than the floor)
         line = node.start_mark.line + 1
         if self._expanded > MAX_NODES:
             raise YamlError(line, f"document has more than {MAX_NODES} values; refused")
-        too_many = self._expanded > max(_EXPANSION_FLOOR, _EXPANSION_RATIO * len(self._distinct))
+        too_many = self._expanded > _EXPANSION_RATIO * len(self._distinct)
         if too_many:
             raise YamlError(line, "YAML aliases expand out of proportion (alias bomb); refused")
 

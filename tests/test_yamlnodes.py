@@ -6,6 +6,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler import yamlnodes
 from reconciler.yamlnodes import Document, YamlError, load_documents
@@ -259,3 +262,29 @@ def test_control_character_is_reported_at_its_line() -> None:
 def test_impossible_scalar_is_a_yaml_error_at_its_line(value: str) -> None:
     error = refused(f"a: 1\nb:\n  expires: {value}\n")
     assert error.line == 3
+
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+    st.dates(),
+)
+plain_data = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=10) | st.integers(), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=10), plain_data, min_size=1, max_size=5))
+def test_values_are_what_the_safe_loader_makes(data: dict[str, object]) -> None:
+    text = yaml.safe_dump(data, allow_unicode=True)
+    [document] = load_documents(text)
+    assert document.data == yaml.safe_load(text)
