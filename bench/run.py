@@ -177,6 +177,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:
+    from reconciler.aws.reader import LIST_PAGE_SIZE
+
     return {
         "models": args.models,
         "latency_s": args.latency,
@@ -188,7 +190,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "watch_resyncs": args.watch_resyncs,
         "quick": args.quick,
         "page_size": workload.PAGE_SIZE,
-        "list_page_size": workload.LIST_PAGE_SIZE,
+        "list_page_size": LIST_PAGE_SIZE,
         "emulator": "moto server, stock"
         if args.stock_emulator
         else "moto server, module listing cached",

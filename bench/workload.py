@@ -15,8 +15,6 @@ from typing import Any
 # Pages of 100: GetResources' largest (reconciler.aws.reader.TAGGING_PAGE_SIZE), and the
 # default page of ListCustomModels that a plain paginator loop gets.
 PAGE_SIZE = 100
-# reconciler.aws.reader.LIST_PAGE_SIZE: the reconciler lists 1,000 models a page.
-LIST_PAGE_SIZE = 1000
 
 
 def pages_for(count: int) -> int:
@@ -26,6 +24,8 @@ def pages_for(count: int) -> int:
 
 def list_pages_for(count: int) -> int:
     """The reconciler's ``ListCustomModels`` pages for ``count`` models (at least one)."""
+    from reconciler.aws.reader import LIST_PAGE_SIZE
+
     return max(1, math.ceil(count / LIST_PAGE_SIZE))
 
 
