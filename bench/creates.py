@@ -87,7 +87,7 @@ def _creates(desired: Any) -> Any:
     from reconciler.observed import ObservedState
     from reconciler.plan import plan
 
-    creates = plan(desired, ObservedState(models=()), SCOPE)
+    creates = plan(desired, ObservedState(resources=()), SCOPE)
     if not all(a.kind == "create" for a in creates.actions):
         raise RuntimeError("a plan on an empty account should only create")
     return creates

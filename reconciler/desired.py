@@ -1,4 +1,7 @@
-"""The manifest format (``bedrock.gitops/v1`` ``CustomModel``) as frozen pydantic models.
+"""The manifest format (``bedrock.gitops/v1``) as frozen pydantic models, one per kind.
+
+``CustomModel``, ``ProvisionedThroughput`` and ``CustomModelDeployment`` documents form one
+discriminated union on ``kind`` (``Manifest``).
 
 The service's own limits on ``CreateCustomModel`` are copied here from botocore's Bedrock
 service model (``tests/test_desired.py`` checks they still match it). The service model's
@@ -11,9 +14,19 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from reconciler.identity import Kind, ResourceKey
 
 API_VERSION = "bedrock.gitops/v1"
 KIND = "CustomModel"
@@ -37,6 +50,29 @@ TAG_VALUE_MAX = 256
 # The service refuses more than 50 tags on one model; the reconciler's own count too.
 MAX_TAGS_PER_MODEL = 50
 RESERVED_TAG_PREFIXES = ("aws:", "reconciler:")
+# CreateProvisionedModelThroughput / CreateCustomModelDeployment input shapes.
+PROVISIONED_MODEL_NAME_PATTERN = r"([0-9a-zA-Z][_-]?)+"
+PROVISIONED_MODEL_NAME_MAX = 63
+DEPLOYMENT_NAME_PATTERN = r"([0-9a-zA-Z][_-]?){1,63}"
+DEPLOYMENT_NAME_MAX = 63
+MODEL_IDENTIFIER_PATTERN = (
+    r"arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:(([0-9]{12}:custom-model/((imported)|"
+    r"([a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}))(([:][a-z0-9-]{1,63}){0,2})?/[a-z0-9]{12})|"
+    r"(:foundation-model/([a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.]?[a-z0-9-]{1,63})"
+    r"([:][a-z0-9-]{1,63}){0,2})))|(([a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.]?[a-z0-9-]{1,63})"
+    r"([:][a-z0-9-]{1,63}){0,2}))|(([0-9a-zA-Z][_-]?)+)"
+)
+MODEL_IDENTIFIER_MAX = 2048
+CUSTOM_MODEL_ARN_PATTERN = (
+    r"arn:aws(|-us-gov|-cn|-iso|-iso-b):bedrock:[a-z0-9-]{1,20}:[0-9]{12}:custom-model/"
+    r"(imported|[a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([a-z0-9-]{1,63}[.]){0,2}[a-z0-9-]{1,63}"
+    r"([:][a-z0-9-]{1,63}){0,2})/[a-z0-9]{12}"
+)
+CUSTOM_MODEL_ARN_MIN = 20
+CUSTOM_MODEL_ARN_MAX = 1011
+DESCRIPTION_PATTERN = r".*"
+DESCRIPTION_MAX = 2048
+COMMITMENTS = ("OneMonth", "SixMonths")
 
 
 @functools.cache
@@ -77,6 +113,24 @@ TagValue = Annotated[str, AfterValidator(check_tag_value)]
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _tags_field() -> Any:
+    return Field(
+        default_factory=dict,
+        json_schema_extra={
+            # The reconciler adds two tags of its own (three with Retain).
+            "maxProperties": MAX_TAGS_PER_MODEL - 2,
+            "propertyNames": {
+                **_schema(TAG_KEY_PATTERN, 1, TAG_KEY_MAX),
+                "not": {"pattern": "^([aA][wW][sS]|[rR][eE][cC][oO][nN][cC][iI][lL][eE][rR]):"},
+            },
+            "additionalProperties": {
+                "type": "string",
+                **_schema(TAG_VALUE_PATTERN, 0, TAG_VALUE_MAX),
+            },
+        },
+    )
 
 
 class S3DataSource(_Frozen):
@@ -122,21 +176,7 @@ class Spec(_Frozen):
     modelKmsKeyArn: str | None = Field(  # noqa: N815
         default=None, json_schema_extra=_schema(KMS_KEY_ARN_PATTERN, 1, KMS_KEY_ARN_MAX)
     )
-    tags: dict[TagKey, TagValue] = Field(
-        default_factory=dict,
-        json_schema_extra={
-            # The reconciler adds two tags of its own (three with Retain).
-            "maxProperties": MAX_TAGS_PER_MODEL - 2,
-            "propertyNames": {
-                **_schema(TAG_KEY_PATTERN, 1, TAG_KEY_MAX),
-                "not": {"pattern": "^([aA][wW][sS]|[rR][eE][cC][oO][nN][cC][iI][lL][eE][rR]):"},
-            },
-            "additionalProperties": {
-                "type": "string",
-                **_schema(TAG_VALUE_PATTERN, 0, TAG_VALUE_MAX),
-            },
-        },
-    )
+    tags: dict[TagKey, TagValue] = _tags_field()
     deletionPolicy: Literal["Delete", "Retain"] = "Delete"  # noqa: N815
 
     @field_validator("roleArn")
@@ -171,20 +211,181 @@ class CustomModelManifest(_Frozen):
     spec: Spec
 
 
-@dataclass(frozen=True)
-class DeclaredModel:
-    """A validated manifest and where it was declared."""
+class ThroughputMetadata(_Frozen):
+    """Identity of a declared Provisioned Throughput: its ``provisionedModelName``."""
 
-    manifest: CustomModelManifest
+    name: str = Field(
+        description="The provisionedModelName",
+        json_schema_extra=_schema(PROVISIONED_MODEL_NAME_PATTERN, 1, PROVISIONED_MODEL_NAME_MAX),
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check(value, PROVISIONED_MODEL_NAME_PATTERN, PROVISIONED_MODEL_NAME_MAX, 1, "name")
+
+
+class DeploymentMetadata(_Frozen):
+    """Identity of a declared custom model deployment: its ``modelDeploymentName``."""
+
+    name: str = Field(
+        description="The modelDeploymentName",
+        json_schema_extra=_schema(DEPLOYMENT_NAME_PATTERN, 1, DEPLOYMENT_NAME_MAX),
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check(value, DEPLOYMENT_NAME_PATTERN, DEPLOYMENT_NAME_MAX, 1, "name")
+
+
+class _ServingSpec(_Frozen):
+    """What every serving resource declares: the model it serves from, tags, policy."""
+
+    model: str | None = Field(
+        default=None,
+        description="metadata.name of a CustomModel declared in the manifests",
+        json_schema_extra=_schema(MODEL_NAME_PATTERN, 1, MODEL_NAME_MAX),
+    )
+    tags: dict[TagKey, TagValue] = _tags_field()
+    deletionPolicy: Literal["Delete", "Retain"] = "Delete"  # noqa: N815
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _check(value, MODEL_NAME_PATTERN, MODEL_NAME_MAX, 1, "model")
+
+    @model_validator(mode="after")
+    def _one_model(self) -> _ServingSpec:
+        if (self.model is None) == (getattr(self, "modelArn", None) is None):
+            raise ValueError("give exactly one of model (a declared CustomModel) or modelArn")
+        return self
+
+
+class ThroughputSpec(_ServingSpec):
+    """A Provisioned Throughput: model units, an optional commitment, the model served."""
+
+    modelArn: str | None = Field(  # noqa: N815
+        default=None,
+        description="a model this repository does not declare (foundation or custom model)",
+        json_schema_extra=_schema(MODEL_IDENTIFIER_PATTERN, 1, MODEL_IDENTIFIER_MAX),
+    )
+    modelUnits: int = Field(ge=1)  # noqa: N815
+    commitmentDuration: Literal["OneMonth", "SixMonths"] | None = None  # noqa: N815
+
+    @field_validator("modelArn")
+    @classmethod
+    def _model_arn(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _check(value, MODEL_IDENTIFIER_PATTERN, MODEL_IDENTIFIER_MAX, 1, "modelArn")
+
+
+class DeploymentSpec(_ServingSpec):
+    """An on-demand custom model deployment: the custom model served, a description."""
+
+    modelArn: str | None = Field(  # noqa: N815
+        default=None,
+        description="a custom model this repository does not declare",
+        json_schema_extra=_schema(
+            CUSTOM_MODEL_ARN_PATTERN, CUSTOM_MODEL_ARN_MIN, CUSTOM_MODEL_ARN_MAX
+        ),
+    )
+    description: str | None = Field(
+        default=None, json_schema_extra=_schema(DESCRIPTION_PATTERN, 1, DESCRIPTION_MAX)
+    )
+
+    @field_validator("modelArn")
+    @classmethod
+    def _model_arn(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _check(
+            value, CUSTOM_MODEL_ARN_PATTERN, CUSTOM_MODEL_ARN_MAX, CUSTOM_MODEL_ARN_MIN, "modelArn"
+        )
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _check(value, DESCRIPTION_PATTERN, DESCRIPTION_MAX, 1, "description")
+
+
+_DOCUMENT_CONFIG = ConfigDict(
+    extra="forbid",
+    frozen=True,
+    strict=True,
+    json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+)
+
+
+class ProvisionedThroughputManifest(_Frozen):
+    """One ``ProvisionedThroughput`` manifest document."""
+
+    model_config = ConfigDict(**_DOCUMENT_CONFIG, title="ProvisionedThroughput")
+
+    apiVersion: Literal["bedrock.gitops/v1"]  # noqa: N815
+    kind: Literal["ProvisionedThroughput"]
+    metadata: ThroughputMetadata
+    spec: ThroughputSpec
+
+
+class CustomModelDeploymentManifest(_Frozen):
+    """One ``CustomModelDeployment`` manifest document."""
+
+    model_config = ConfigDict(**_DOCUMENT_CONFIG, title="CustomModelDeployment")
+
+    apiVersion: Literal["bedrock.gitops/v1"]  # noqa: N815
+    kind: Literal["CustomModelDeployment"]
+    metadata: DeploymentMetadata
+    spec: DeploymentSpec
+
+
+AnyManifest = CustomModelManifest | ProvisionedThroughputManifest | CustomModelDeploymentManifest
+ServingManifest = ProvisionedThroughputManifest | CustomModelDeploymentManifest
+KINDS = tuple(k.value for k in Kind)
+MANIFEST_TYPES: dict[Kind, type[AnyManifest]] = {
+    Kind.CUSTOM_MODEL: CustomModelManifest,
+    Kind.PROVISIONED_THROUGHPUT: ProvisionedThroughputManifest,
+    Kind.CUSTOM_MODEL_DEPLOYMENT: CustomModelDeploymentManifest,
+}
+Manifest: TypeAdapter[AnyManifest] = TypeAdapter(
+    Annotated[AnyManifest, Field(discriminator="kind")]
+)
+
+M_co = TypeVar("M_co", bound=AnyManifest, covariant=True)
+
+
+@dataclass(frozen=True)
+class Declared(Generic[M_co]):
+    """A validated manifest and where it was declared.
+
+    ``ref_line`` is the line of ``spec.model`` (a reference to a declared CustomModel).
+    """
+
+    manifest: M_co
     file: str
     line: int
+    ref_line: int = 0
+
+    @property
+    def kind(self) -> Kind:
+        return Kind(self.manifest.kind)
 
     @property
     def name(self) -> str:
         return self.manifest.metadata.name
 
     @property
-    def spec(self) -> Spec:
+    def key(self) -> ResourceKey:
+        return ResourceKey(self.kind, self.name)
+
+    @property
+    def spec(self) -> Any:
+        """The manifest's spec (each kind's own type: narrow through ``manifest``)."""
         return self.manifest.spec
 
     @property
@@ -192,12 +393,35 @@ class DeclaredModel:
         return f"{self.file}:{self.line}"
 
 
+DeclaredModel = Declared[CustomModelManifest]
+DeclaredResource = Declared[AnyManifest]
+
+
 @dataclass(frozen=True)
 class DesiredState:
-    """Every model the manifests declare, sorted by name."""
+    """Every resource the manifests declare, in kind order, then name."""
 
-    models: tuple[DeclaredModel, ...]
+    resources: tuple[DeclaredResource, ...]
     files: tuple[str, ...] = ()
 
+    @property
+    def models(self) -> tuple[DeclaredModel, ...]:
+        """The declared CustomModels."""
+        return tuple(
+            r  # type: ignore[misc]
+            for r in self.resources
+            if r.kind is Kind.CUSTOM_MODEL
+        )
+
+    def by_key(self) -> dict[ResourceKey, DeclaredResource]:
+        return {r.key: r for r in self.resources}
+
     def by_name(self) -> dict[str, DeclaredModel]:
+        """The declared CustomModels by name."""
         return {m.name: m for m in self.models}
+
+
+def desired_state(resources: Any, files: tuple[str, ...] = ()) -> DesiredState:
+    """A DesiredState with its resources in kind order, then name."""
+    ordered = tuple(sorted(resources, key=lambda r: r.key.order))
+    return DesiredState(resources=ordered, files=files)

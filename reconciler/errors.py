@@ -61,6 +61,34 @@ class CloudError(ReconcilerError):
         super().__init__(message)
 
 
+class NotFoundError(CloudError):
+    """The resource does not exist (any more)."""
+
+
+class ConflictError(CloudError):
+    """The service refused because of the resource's state: busy, in use, or name taken."""
+
+
+class InvalidRequestError(CloudError):
+    """The service refused the request's content (``ValidationException``)."""
+
+
+class AccessDeniedError(CloudError):
+    """The credentials lack a permission."""
+
+
+class QuotaExceededError(CloudError):
+    """An account quota is reached; retrying does not help."""
+
+
+class TemporaryError(CloudError):
+    """A failure that may pass: throttling after every retry, a 5xx, a lost connection."""
+
+
+class ThrottledError(TemporaryError):
+    """AWS kept throttling the call after every retry."""
+
+
 class SandboxError(ReconcilerError):
     """The local Bedrock emulator cannot be started or its state file is unusable."""
 

@@ -16,12 +16,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from reconciler.desired import (
+    KINDS,
     MAX_TAGS_PER_MODEL,
+    AnyManifest,
     CustomModelManifest,
-    DeclaredModel,
+    Declared,
+    DeclaredResource,
     DesiredState,
+    Manifest,
+    desired_state,
 )
 from reconciler.errors import ManifestError, Problem, SourceError
+from reconciler.identity import Kind
 from reconciler.yamlnodes import Document, YamlError, load_documents
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -35,7 +41,7 @@ def load(paths: Sequence[str]) -> DesiredState:
     entries = find_files(paths)
     files = [e for e in entries if isinstance(e, Path)]
     problems = [e for e in entries if isinstance(e, Problem)]
-    declared: list[DeclaredModel] = []
+    declared: list[DeclaredResource] = []
     for file in files:
         for item in _load_file(file):
             if isinstance(item, Problem):
@@ -43,10 +49,10 @@ def load(paths: Sequence[str]) -> DesiredState:
             else:
                 declared.append(item)
     problems.extend(_duplicate_names(declared))
+    problems.extend(_dangling_references(declared))
     if problems:
         raise ManifestError(problems)
-    models = tuple(sorted(declared, key=lambda m: m.name))
-    return DesiredState(models=models, files=tuple(str(f) for f in files))
+    return desired_state(declared, files=tuple(str(f) for f in files))
 
 
 def find_files(paths: Sequence[str]) -> list[Path | Problem]:
@@ -121,7 +127,7 @@ def _raise_source_error(error: OSError) -> None:
     raise SourceError(f"{error.filename}: cannot be read: {error.strerror}") from error
 
 
-def _load_file(file: Path) -> Iterator[DeclaredModel | Problem]:
+def _load_file(file: Path) -> Iterator[DeclaredResource | Problem]:
     name = str(file)
     try:
         text = _read_text(file)
@@ -152,23 +158,35 @@ def _read_text(file: Path) -> str:
         raise YamlError(line, "file is not valid UTF-8") from e
 
 
-def _validate(document: Document, file: str) -> Iterator[DeclaredModel | Problem]:
+def _validate(document: Document, file: str) -> Iterator[DeclaredResource | Problem]:
     if not isinstance(document.data, dict):
         yield Problem(file, document.line, "", "a manifest must be a mapping")
         return
     too_many_tags = _tag_count_problem(document, file)
     if too_many_tags:
         yield too_many_tags
+    kind = document.data.get("kind")
+    known = kind in KINDS
     try:
-        manifest = CustomModelManifest.model_validate(document.data)
+        if known:
+            manifest: AnyManifest = Manifest.validate_python(document.data)
+        else:  # every other problem is still reported, as for a CustomModel
+            manifest = CustomModelManifest.model_validate(document.data)
     except ValidationError as e:
         for error in e.errors():
-            loc = tuple(part for part in error["loc"] if part != "[key]")
+            # The union's tag (the kind) leads every location: it is not a field.
+            loc = tuple(part for part in error["loc"][known:] if part != "[key]")
             path = ".".join(str(part) for part in loc)
-            yield Problem(file, document.line_of(loc), path, _message(error))
+            message = _kind_message(kind) if loc == ("kind",) else _message(error)
+            yield Problem(file, document.line_of(loc), path, message)
         return
     if not too_many_tags:
-        yield DeclaredModel(manifest=manifest, file=file, line=document.line)
+        yield Declared(
+            manifest=manifest,
+            file=file,
+            line=document.line,
+            ref_line=document.line_of(("spec", "model")),
+        )
 
 
 def _tag_count_problem(document: Document, file: str) -> Problem | None:
@@ -187,6 +205,15 @@ def _tag_count_problem(document: Document, file: str) -> Problem | None:
     return Problem(file, document.line_of(("spec", "tags")), "spec.tags", message)
 
 
+def _kind_message(kind: object) -> str:
+    if kind is None:
+        return "required field is missing"
+    message = "Input should be one of " + ", ".join(repr(k) for k in KINDS)
+    if kind == "Target":
+        message += "; a Target belongs in a targets file (--targets), not among manifests"
+    return message
+
+
 def _message(error: Any) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -197,16 +224,24 @@ def _message(error: Any) -> str:
     return message.removeprefix("Value error, ")
 
 
-def _duplicate_names(declared: Iterable[DeclaredModel]) -> Iterator[Problem]:
-    first: dict[str, DeclaredModel] = {}
-    for model in declared:
-        earlier = first.setdefault(model.name, model)
-        if earlier is not model:
-            message = f"model {model.name!r} is declared twice (also at {earlier.source})"
-            yield Problem(model.file, model.line, "metadata.name", message)
-            yield Problem(
-                earlier.file,
-                earlier.line,
-                "metadata.name",
-                f"model {model.name!r} is declared twice (also at {model.source})",
-            )
+def _duplicate_names(declared: Iterable[DeclaredResource]) -> Iterator[Problem]:
+    """Names are unique per kind (a model and a throughput may share one)."""
+    first: dict[object, DeclaredResource] = {}
+    for resource in declared:
+        earlier = first.setdefault(resource.key, resource)
+        if earlier is not resource:
+            what = "model" if resource.kind is Kind.CUSTOM_MODEL else resource.kind.value
+            for one, other in ((resource, earlier), (earlier, resource)):
+                message = f"{what} {one.name!r} is declared twice (also at {other.source})"
+                yield Problem(one.file, one.line, "metadata.name", message)
+
+
+def _dangling_references(declared: Iterable[DeclaredResource]) -> Iterator[Problem]:
+    """A ``spec.model`` must name a CustomModel the manifests declare."""
+    resources = list(declared)
+    models = {r.name for r in resources if r.kind is Kind.CUSTOM_MODEL}
+    for resource in resources:
+        model = resource.spec.model if resource.kind.serves else None
+        if model is not None and model not in models:
+            message = f"no CustomModel named {model!r} is declared"
+            yield Problem(resource.file, resource.ref_line, "spec.model", message)

@@ -1,15 +1,20 @@
-"""What the account holds, as frozen data built from ``ListCustomModels`` and tag reads.
+"""What the account holds, as frozen data built from the list APIs and tag reads.
 
-No boto3 here: ``aws.reader`` makes the calls and hands plain API dicts to ``from_api``.
-Also home of the tag keys the reconciler writes, since reading them is what ownership means.
+No boto3 here: ``aws.reader`` makes the calls and hands plain API dicts to the ``*_from_api``
+builders (``ListCustomModels``, ``ListProvisionedModelThroughputs``,
+``ListCustomModelDeployments`` summaries). Also home of the tag keys the reconciler writes,
+since reading them is what ownership means.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from reconciler.identity import Kind, ResourceKey
 
 TAG_MANAGED_BY = "reconciler:managed-by"
 TAG_SPEC_HASH = "reconciler:spec-hash"
@@ -19,19 +24,33 @@ RECONCILER_TAG_KEYS = (TAG_MANAGED_BY, TAG_SPEC_HASH, TAG_DELETION_POLICY)
 STATUS_ACTIVE = "Active"
 STATUS_CREATING = "Creating"
 STATUS_FAILED = "Failed"
+STATUS_IN_SERVICE = "InService"
+STATUS_UPDATING = "Updating"
+
+# The status each kind reaches when it is ready to serve.
+READY_STATUS = {
+    Kind.CUSTOM_MODEL: STATUS_ACTIVE,
+    Kind.PROVISIONED_THROUGHPUT: STATUS_IN_SERVICE,
+    Kind.CUSTOM_MODEL_DEPLOYMENT: STATUS_ACTIVE,
+}
 
 
 class TagSource(StrEnum):
-    """Where a model's tags were read, so that no change is decided on a lagging index."""
+    """Where a resource's tags were read, so that no change is decided on a lagging index."""
 
     MODEL = "model"  # ListTagsForResource: authoritative
     INDEX = "index"  # the Resource Groups Tagging API: eventually consistent
-    UNREAD = "unread"  # not read: not in the index of the scope's models, nor declared
+    UNREAD = "unread"  # not read: not in the index of the scope's resources, nor declared
 
 
 @dataclass(frozen=True)
-class ObservedModel:
-    """One custom model owned by the account, with its tags."""
+class ObservedResource:
+    """One resource the account owns, with its tags.
+
+    ``model_arn`` is the model a throughput or deployment serves from now; ``next_model_arn``
+    the one it is switching to (a throughput's ``desiredModelArn``, or a deployment's pending
+    update), empty when no switch is under way. ``commitment_expires`` is a POSIX time.
+    """
 
     arn: str
     name: str
@@ -40,6 +59,19 @@ class ObservedModel:
     owner_account_id: str = ""
     customization_type: str = ""
     tags_from: TagSource = TagSource.MODEL
+    kind: Kind = Kind.CUSTOM_MODEL
+    model_arn: str = ""
+    next_model_arn: str = ""
+    model_units: int = 0
+    commitment: str = ""
+    commitment_expires: float | None = None
+    base_model_arn: str = ""
+    created: float | None = None
+    failure_message: str = ""
+
+    @property
+    def key(self) -> ResourceKey:
+        return ResourceKey(self.kind, self.name)
 
     @property
     def managed_by(self) -> str | None:
@@ -53,37 +85,150 @@ class ObservedModel:
     def retained(self) -> bool:
         return self.tags.get(TAG_DELETION_POLICY) == "Retain"
 
+    @property
+    def ready(self) -> bool:
+        """Serving (or, for a model, Active) with no switch under way."""
+        return self.status == READY_STATUS[self.kind] and not self.switching
+
+    @property
+    def switching(self) -> bool:
+        return bool(self.next_model_arn) and self.next_model_arn != self.model_arn
+
+    @property
+    def serves_from(self) -> frozenset[str]:
+        """Every model ARN this resource serves from or is switching to."""
+        return frozenset(a for a in (self.model_arn, self.next_model_arn) if a)
+
     def is_managed_by(self, scope: str) -> bool:
         return self.managed_by == scope
 
 
+ObservedModel = ObservedResource
+
+
 @dataclass(frozen=True)
 class ObservedState:
-    """Every custom model the account owns in one region, sorted by name."""
+    """Every resource the account owns in one region, in kind order, then name.
 
-    models: tuple[ObservedModel, ...]
+    ``read_at`` is when it was read (POSIX time), so the pure planner can tell whether a
+    commitment has expired without a clock of its own.
+    """
 
-    def by_name(self) -> dict[str, ObservedModel]:
+    resources: tuple[ObservedResource, ...]
+    read_at: float | None = None
+
+    @property
+    def models(self) -> tuple[ObservedResource, ...]:
+        return self.of_kind(Kind.CUSTOM_MODEL)
+
+    def of_kind(self, kind: Kind) -> tuple[ObservedResource, ...]:
+        return tuple(r for r in self.resources if r.kind is kind)
+
+    def by_key(self) -> dict[ResourceKey, ObservedResource]:
+        return {r.key: r for r in self.resources}
+
+    def by_name(self) -> dict[str, ObservedResource]:
+        """The CustomModels by name."""
         return {m.name: m for m in self.models}
+
+    def by_arn(self) -> dict[str, ObservedResource]:
+        return {r.arn: r for r in self.resources}
+
+    def users_of(self, model_arn: str) -> tuple[ObservedResource, ...]:
+        """Every throughput or deployment that serves from (or is switching to) a model."""
+        return tuple(r for r in self.resources if model_arn in r.serves_from)
+
+
+def _tags(tags: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    return {t["key"]: t["value"] for t in tags}
+
+
+def _time(value: Any) -> float | None:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, int | float):
+        return float(value)
+    return None
 
 
 def from_api(
     summary: Mapping[str, Any],
     tags: Iterable[Mapping[str, str]],
     tags_from: TagSource = TagSource.MODEL,
-) -> ObservedModel:
-    """Build an ObservedModel from a ``ListCustomModels`` summary and its ``tags`` list."""
-    return ObservedModel(
+) -> ObservedResource:
+    """Build an ObservedResource from a ``ListCustomModels`` summary and its ``tags`` list."""
+    return ObservedResource(
         arn=str(summary["modelArn"]),
         name=str(summary["modelName"]),
         status=str(summary.get("modelStatus", STATUS_ACTIVE)),
-        tags={t["key"]: t["value"] for t in tags},
+        tags=_tags(tags),
         owner_account_id=str(summary.get("ownerAccountId", "")),
         customization_type=str(summary.get("customizationType", "")),
         tags_from=tags_from,
+        base_model_arn=str(summary.get("baseModelArn", "")),
+        created=_time(summary.get("creationTime")),
+        failure_message=str(summary.get("failureMessage", "")),
     )
 
 
-def state_of(models: Iterable[ObservedModel]) -> ObservedState:
-    """An ObservedState with its models in name order."""
-    return ObservedState(models=tuple(sorted(models, key=lambda m: (m.name, m.arn))))
+def throughput_from_api(
+    summary: Mapping[str, Any],
+    tags: Iterable[Mapping[str, str]],
+    tags_from: TagSource = TagSource.MODEL,
+) -> ObservedResource:
+    """From a ``ListProvisionedModelThroughputs`` summary (or a Get answer)."""
+    model_arn = str(summary.get("modelArn", ""))
+    return ObservedResource(
+        kind=Kind.PROVISIONED_THROUGHPUT,
+        arn=str(summary["provisionedModelArn"]),
+        name=str(summary["provisionedModelName"]),
+        status=str(summary.get("status", "")),
+        tags=_tags(tags),
+        tags_from=tags_from,
+        model_arn=model_arn,
+        next_model_arn=str(summary.get("desiredModelArn", model_arn)),
+        model_units=int(summary.get("modelUnits", 0)),
+        commitment=str(summary.get("commitmentDuration", "") or ""),
+        commitment_expires=_time(summary.get("commitmentExpirationTime")),
+        base_model_arn=str(summary.get("foundationModelArn", "")),
+        created=_time(summary.get("creationTime")),
+    )
+
+
+def deployment_from_api(
+    summary: Mapping[str, Any],
+    tags: Iterable[Mapping[str, str]],
+    tags_from: TagSource = TagSource.MODEL,
+) -> ObservedResource:
+    """From a ``ListCustomModelDeployments`` summary or a ``GetCustomModelDeployment``
+    answer (whose ``updateDetails`` names the model an update is moving to)."""
+    update = summary.get("updateDetails") or {}
+    return ObservedResource(
+        kind=Kind.CUSTOM_MODEL_DEPLOYMENT,
+        arn=str(summary["customModelDeploymentArn"]),
+        name=str(summary.get("customModelDeploymentName") or summary["modelDeploymentName"]),
+        status=str(summary.get("status", "")),
+        tags=_tags(tags),
+        tags_from=tags_from,
+        model_arn=str(summary.get("modelArn", "")),
+        next_model_arn=str(update.get("modelArn", "")) if _pending(update) else "",
+        created=_time(summary.get("createdAt")),
+        failure_message=str(summary.get("failureMessage", "")),
+    )
+
+
+def _pending(update: Mapping[str, Any]) -> bool:
+    return str(update.get("updateStatus", "")) not in ("", "UpdateCompleted", "UpdateFailed")
+
+
+FROM_API = {
+    Kind.CUSTOM_MODEL: from_api,
+    Kind.PROVISIONED_THROUGHPUT: throughput_from_api,
+    Kind.CUSTOM_MODEL_DEPLOYMENT: deployment_from_api,
+}
+
+
+def state_of(resources: Iterable[ObservedResource], read_at: float | None = None) -> ObservedState:
+    """An ObservedState with its resources in kind order, then name."""
+    ordered = sorted(resources, key=lambda r: (r.kind.rank, r.name, r.arn))
+    return ObservedState(resources=tuple(ordered), read_at=read_at)

@@ -1,7 +1,7 @@
 """Read the account and plan against it: the step ``plan``, ``apply`` and ``watch`` share.
 
 Tags read from the tagging index are a hint (``aws.reader``): the first plan shows which
-models would change, their tags are then read per model, and the plan is made again on
+resources would change, their tags are then read per model, and the plan is made again on
 those. Only changes pay for authoritative reads; a plan of models in sync costs the list
 pages and the index pages. One round is enough: confirming changes only the actions of the
 models confirmed, which are then decided on what they really carry. Called by ``commands``
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from reconciler.aws.reader import AccountReader
 from reconciler.desired import DesiredState
+from reconciler.identity import Kind
 from reconciler.observed import ObservedState
 from reconciler.plan import ActionKind, Plan, plan
 from reconciler.planfile import SavedPlan
@@ -21,13 +22,23 @@ def read_and_plan(
     reader: AccountReader, desired: DesiredState, scope: str
 ) -> tuple[Plan, ObservedState]:
     """The plan for ``desired``, every change decided on authoritative tags."""
-    observed = reader.read([m.name for m in desired.models])
+    observed = reader.read([r.key for r in desired.resources])
     first = plan(desired, observed, scope)
     changing = [a.arn for a in first.actions if a.arn and a.kind is not ActionKind.NOOP]
     confirmed = reader.confirm(observed, changing)
+    if _removes_a_model(first):
+        # Whether a deployment is moving onto or off a model is only in its Get.
+        confirmed = reader.describe_deployments(confirmed)
     if confirmed is observed:
         return first, observed
     return plan(desired, confirmed, scope), confirmed
+
+
+def _removes_a_model(planned: Plan) -> bool:
+    return any(
+        a.resource is Kind.CUSTOM_MODEL and a.kind in (ActionKind.DELETE, ActionKind.REPLACE)
+        for a in planned.actions
+    )
 
 
 def read_for_saved(reader: AccountReader, saved: SavedPlan) -> ObservedState:

@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from reconciler.plan import Action, Plan
 
-# The ``code`` of a skipped action the next run will retry (its model is still importing).
+# The ``code`` of a skipped action the next run will retry (what it waits for is not ready).
 DEFERRED = "Deferred"
 
 
@@ -22,13 +22,15 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class ActionResult:
-    """What happened to one action; ``arn`` is the model's ARN after the action."""
+    """What happened to one action; ``arn`` is the resource's ARN after the action, and
+    ``model_arn`` the model a throughput or deployment was given."""
 
     action: Action
     outcome: Outcome
     error: str | None = None
     arn: str | None = None
     code: str | None = None
+    model_arn: str | None = None
 
 
 @dataclass(frozen=True)

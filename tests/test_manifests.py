@@ -127,7 +127,7 @@ def test_missing_path_is_a_source_error_not_an_empty_source(tmp_path: Path) -> N
 def test_folder_without_manifests_is_an_empty_desired_state(tmp_path: Path) -> None:
     write(tmp_path / "notes.txt", "hello")
     (tmp_path / "empty").mkdir()
-    assert manifests.load([str(tmp_path)]) == DesiredState(models=(), files=())
+    assert manifests.load([str(tmp_path)]) == DesiredState(resources=(), files=())
 
 
 def test_file_of_empty_documents_declares_nothing(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def managed(of: DeclaredModel, status: str = "Active") -> ObservedModel:
 def full_plan() -> Plan:
     """A plan with one action of every kind, in name order."""
     wanted = DesiredState(
-        models=(
+        resources=(
             declared("b-blocked", s3="s3://acme-models/new/", policy="Retain"),
             declared("c-create"),
             declared("n-noop"),

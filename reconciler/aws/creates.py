@@ -14,21 +14,22 @@ declared: another run won the race. Called by ``executor``.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
 import botocore.exceptions
 
+from reconciler.aws.apis import request_token
 from reconciler.aws.errors import calling, describe
 from reconciler.aws.reader import list_models, read_tags
-from reconciler.desired import DeclaredModel
-from reconciler.errors import CloudError
+from reconciler.desired import DeclaredResource
+from reconciler.errors import CloudError, ConflictError
+from reconciler.kinds import custom_model, tags_for
 from reconciler.observed import TAG_MANAGED_BY, TAG_SPEC_HASH
-from reconciler.plan import desired_tags
+
+__all__ = ["Sent", "create_request", "request_token", "send", "stale_arns"]
 
 
 @dataclass(frozen=True)
@@ -38,43 +39,25 @@ class Sent:
     ``confirmed``: the model is known to exist (the ARN of a race's winner was looked up).
     """
 
-    model: DeclaredModel
+    model: DeclaredResource
     arn: str
     after: str = ""
     confirmed: bool = False
 
 
-def create_request(model: DeclaredModel, scope: str) -> dict[str, Any]:
+def create_request(model: DeclaredResource, scope: str) -> dict[str, Any]:
     """The full CreateCustomModel request for a declared model, tags included."""
-    spec = model.spec
-    request: dict[str, Any] = {
-        "modelName": model.name,
-        "modelSourceConfig": {"s3DataSource": {"s3Uri": spec.modelSourceConfig.s3DataSource.s3Uri}},
-        "modelTags": [{"key": k, "value": v} for k, v in desired_tags(model, scope).items()],
-    }
-    if spec.roleArn is not None:
-        request["roleArn"] = spec.roleArn
-    if spec.modelKmsKeyArn is not None:
-        request["modelKmsKeyArn"] = spec.modelKmsKeyArn
-    return request
+    return custom_model.create_request(model, scope)
 
 
-def request_token(request: Mapping[str, Any], after: str = "") -> str:
-    """A deterministic idempotency token for ``request`` (``after``: a stale ARN to move past)."""
-    canonical = json.dumps({"request": request, "after": after}, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def send(client: Any, model: DeclaredModel, scope: str, after: str = "") -> Sent:
+def send(client: Any, model: DeclaredResource, scope: str, after: str = "") -> Sent:
     """Send one create (its answer unconfirmed), or adopt the twin that won a race for it."""
     request = create_request(model, scope)
     token = request_token(request, after)
     try:
         with calling("CreateCustomModel", model.name):
             response = client.create_custom_model(**request, clientRequestToken=token)
-    except CloudError as e:
-        if e.code != "ConflictException":
-            raise
+    except ConflictError as e:
         return Sent(model, _concurrent_twin(client, model, scope, e), after, confirmed=True)
     return Sent(model, str(response["modelArn"]), after)
 
@@ -107,7 +90,7 @@ def _exists(client: Any, arn: str, name: str) -> bool | CloudError:
     return True
 
 
-def _concurrent_twin(client: Any, model: DeclaredModel, scope: str, error: CloudError) -> str:
+def _concurrent_twin(client: Any, model: DeclaredResource, scope: str, error: CloudError) -> str:
     """The ARN of the model another run just created under this name, if it is this very one.
 
     Two applies racing on one name: the loser's create is refused, but when the winner made
@@ -116,7 +99,7 @@ def _concurrent_twin(client: Any, model: DeclaredModel, scope: str, error: Cloud
     with calling("GetCustomModel", model.name):
         arn = str(client.get_custom_model(modelIdentifier=model.name)["modelArn"])
     tags = {t["key"]: t["value"] for t in read_tags(client, arn, model.name) or []}
-    wanted = desired_tags(model, scope)
+    wanted = tags_for(model, scope)
     if all(tags.get(k) == wanted[k] for k in (TAG_MANAGED_BY, TAG_SPEC_HASH)):
         return arn
     raise CloudError(

@@ -11,7 +11,16 @@ from contextlib import contextmanager
 
 import botocore.exceptions
 
-from reconciler.errors import CloudError
+from reconciler.errors import (
+    AccessDeniedError,
+    CloudError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    QuotaExceededError,
+    TemporaryError,
+    ThrottledError,
+)
 
 _CONNECTION_ERRORS = (
     botocore.exceptions.EndpointConnectionError,
@@ -36,9 +45,41 @@ _HINTS = {
     "ResourceNotFoundException": "the model does not exist (any more)",
     "TooManyTagsException": "the model would carry more than 50 tags",
 }
+# The error type each service code is raised as, so callers branch on types, not strings.
+_TYPES: dict[str, type[CloudError]] = {
+    "ResourceNotFoundException": NotFoundError,
+    "ConflictException": ConflictError,
+    "ResourceInUseException": ConflictError,
+    "ValidationException": InvalidRequestError,
+    "AccessDeniedException": AccessDeniedError,
+    "ServiceQuotaExceededException": QuotaExceededError,
+    "ThrottlingException": ThrottledError,
+    "ThrottledException": ThrottledError,
+    "TooManyRequestsException": ThrottledError,
+    "InternalServerException": TemporaryError,
+    "InternalServiceException": TemporaryError,
+    "ServiceUnavailableException": TemporaryError,
+}
 # Where one code means different things for different operations.
 _OPERATION_HINTS = {
     ("CreateCustomModel", "ConflictException"): "a model with this name already exists",
+    ("CreateProvisionedModelThroughput", "ServiceQuotaExceededException"): (
+        "the account's quota of model units is reached; "
+        "ask AWS Service Quotas for more, or use fewer units"
+    ),
+    ("DeleteProvisionedModelThroughput", "ConflictException"): (
+        "the throughput is busy (still being created or updated), or its commitment has not expired"
+    ),
+    ("UpdateProvisionedModelThroughput", "ValidationException"): (
+        "the service refused the switch (a throughput can only switch between models of the "
+        "same base model, and the new model must be Active)"
+    ),
+    ("UpdateCustomModelDeployment", "ValidationException"): (
+        "the service refused the update (the new model must be Active and compatible)"
+    ),
+    ("UpdateProvisionedModelThroughput", "ConflictException"): "the throughput is busy",
+    ("UpdateCustomModelDeployment", "ConflictException"): "the deployment is busy",
+    ("DeleteCustomModelDeployment", "ConflictException"): "the deployment is busy",
     ("GetResources", "ThrottledException"): "AWS kept throttling the call after every retry",
 }
 # The one operation that is not Bedrock's.
@@ -50,12 +91,14 @@ def describe(error: Exception, operation: str, model: str = "") -> CloudError:
     """A CloudError for ``error`` raised by ``operation`` (on ``model`` when there is one)."""
     target = f"{operation} {model}" if model else operation
     code = ""
+    kind: type[CloudError] = CloudError
     if isinstance(error, botocore.exceptions.ClientError):
         code = str(error.response.get("Error", {}).get("Code", "Unknown"))
         detail = str(error.response.get("Error", {}).get("Message", "")).strip()
         hint = _OPERATION_HINTS.get((operation, code)) or _HINTS.get(code, "").format(
             permission=f"{_IAM_PREFIXES.get(operation, 'bedrock')}:{operation}"
         )
+        kind = _TYPES.get(code, CloudError)
         cause = f"{code}: {hint}" if hint else code
         message = f"{target} failed: {cause}" + (f" ({detail})" if detail else "")
     elif isinstance(error, botocore.exceptions.NoCredentialsError):
@@ -64,11 +107,12 @@ def describe(error: Exception, operation: str, model: str = "") -> CloudError:
             "use an instance or pod role, or try --sandbox)"
         )
     elif isinstance(error, _CONNECTION_ERRORS):
+        kind = TemporaryError
         service = _SERVICES.get(operation, "Bedrock")
         message = f"{target} failed: cannot reach the {service} endpoint ({error})"
     else:
         message = f"{target} failed: {error}"
-    return CloudError(message, code=code, model=model)
+    return kind(message, code=code, model=model)
 
 
 @contextmanager

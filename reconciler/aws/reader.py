@@ -1,16 +1,20 @@
-"""Read the account: every owned custom model from ``ListCustomModels``, and its tags.
+"""Read the account: every owned resource of every kind from its list, and its tags.
 
-Pages are followed with botocore's paginator, each as large as the API allows (1,000 models
-a page for ``ListCustomModels``, 100 for ``GetResources``): every page is one more call
-made one after the other. ``isOwned=true`` keeps models shared from other accounts out of
-the observed state entirely, so they can never be planned against. The list already
-carries each model's status, so no ``GetCustomModel`` is made.
+``ListCustomModels``, ``ListProvisionedModelThroughputs`` and ``ListCustomModelDeployments``
+run side by side, their pages followed with botocore's paginators, each page as large as
+the API allows (1,000; 100 for ``GetResources``). ``isOwned=true`` keeps models shared from
+other accounts out of the observed state entirely, so they can never be planned against.
+The lists carry each resource's status, the model a throughput serves from and is switching
+to, and commitment expiry, so no per-resource call is made. A deployment's pending update is
+not in its list entry: ``describe_deployments`` reads it, and ``reconcile`` asks for that
+only when a plan would delete or replace a model.
 
 Tags come one of two ways (``TagReads``):
 
 - ``per-model``: one ``ListTagsForResource`` per model, concurrently. Authoritative.
 - ``tagging-api``: the Resource Groups Tagging API's ``GetResources``, filtered on
-  ``reconciler:managed-by=<scope>``, gives the tags of every model of the scope. Its index
+  ``reconciler:managed-by=<scope>`` and the three resource types, gives the tags of every
+  resource of the scope in one set of pages. Its index
   lags behind Bedrock (seconds to minutes), so what it says is a hint: a listed model it
   does not know is read per model when a manifest declares its name (it may be ours, just
   created, or a conflict), and otherwise left unread (``TagSource.UNREAD``: not ours, never
@@ -25,37 +29,65 @@ Called by ``reconcile``; clients come from ``aws.client``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
+from reconciler.aws.apis import APIS, LIST_PAGE_SIZE, RESOURCE_TYPES, describe, list_all
 from reconciler.aws.errors import calling
 from reconciler.aws.settings import DEFAULT_CONCURRENCY, TagReads
-from reconciler.errors import CloudError
+from reconciler.errors import AccessDeniedError, CloudError, NotFoundError
+from reconciler.identity import KIND_ORDER, Kind, ResourceKey
 from reconciler.observed import (
+    FROM_API,
     TAG_MANAGED_BY,
-    ObservedModel,
+    ObservedResource,
     ObservedState,
     TagSource,
-    from_api,
+    deployment_from_api,
     state_of,
 )
 
-# The largest pages each API serves (botocore's service models: ListCustomModels maxResults
-# 1-1000; GetResources ResourcesPerPage is documented as 1-100).
-LIST_PAGE_SIZE = 1000
+# GetResources ResourcesPerPage is documented as 1-100.
 TAGGING_PAGE_SIZE = 100
-RESOURCE_TYPE = "bedrock:custom-model"
 
-__all__ = ["AccountReader", "TagCache", "TagReads", "list_models", "managed_tags", "read_tags"]
+__all__ = [
+    "LIST_PAGE_SIZE",
+    "AccountReader",
+    "TagCache",
+    "TagReads",
+    "list_models",
+    "managed_tags",
+    "read_tags",
+]
 
 TagCache = dict[str, list[Mapping[str, str]]]
 Tags = list[Mapping[str, str]]
 
 
+@dataclass(frozen=True)
+class _Listed:
+    """One resource's list entry, before its tags are known."""
+
+    kind: Kind
+    summary: Mapping[str, Any]
+
+    @property
+    def arn(self) -> str:
+        return str(self.summary[APIS[self.kind].arn_key])
+
+    @property
+    def key(self) -> ResourceKey:
+        return self.build([], TagSource.UNREAD).key
+
+    def build(self, tags: Iterable[Mapping[str, str]], source: TagSource) -> ObservedResource:
+        return FROM_API[self.kind](self.summary, tags, source)
+
+
 class AccountReader:
-    """Reads one account's custom models and their tags for one scope.
+    """Reads one account's resources and their tags for one scope.
 
     ``bedrock`` is a Bedrock client; ``tagging`` a factory for the tagging API client (made
     only if used). ``cache`` (ARN -> tags; ARNs are immutable) spares per-model reads of
@@ -81,111 +113,145 @@ class AccountReader:
         self.cache = cache
         self._warn = warn
 
-    def read(self, declared: Collection[str] = ()) -> ObservedState:
-        """Every owned model with its tags; ``declared``: the names the manifests declare."""
-        if self.mode is TagReads.PER_MODEL:
-            return self._read_per_model(list_models(self.bedrock))
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            listing = pool.submit(list_models, self.bedrock)
-            indexed = pool.submit(managed_tags, self._tagging, self.scope)
-            summaries = listing.result()  # when the list fails, that is the error to report
-            try:
-                index = indexed.result()
-            except CloudError as e:
-                if self.mode is TagReads.TAGGING_API:
-                    raise
-                self.mode = TagReads.PER_MODEL
-                self._warn(f"{e}; reading each model's tags instead (--tag-reads per-model)")
-                return self._read_per_model(summaries)
-        return self._read_with_index(summaries, index, frozenset(declared))
+    def read(self, declared: Collection[ResourceKey | str] = ()) -> ObservedState:
+        """Every owned resource with its tags; ``declared``: the keys the manifests declare
+        (a bare name is a CustomModel's)."""
+        keys = frozenset(
+            k if isinstance(k, ResourceKey) else ResourceKey.parse(k) for k in declared
+        )
+        read_at = time.time()
+        with ThreadPoolExecutor(max_workers=len(KIND_ORDER) + 1) as pool:
+            lists = {k: pool.submit(self._list, k, keys) for k in KIND_ORDER}
+            indexed = None
+            if self.mode is not TagReads.PER_MODEL:
+                indexed = pool.submit(managed_tags, self._tagging, self.scope)
+            # When a list fails, that is the error to report.
+            listed = [_Listed(k, s) for k in KIND_ORDER for s in lists[k].result()]
+            index = self._index(indexed)
+        if index is None:
+            return replace(self._read_per_model(listed), read_at=read_at)
+        return replace(self._read_with_index(listed, index, keys), read_at=read_at)
+
+    def _list(self, kind: Kind, declared: frozenset[ResourceKey]) -> list[Mapping[str, Any]]:
+        try:
+            return list_all(self.bedrock, kind)
+        except AccessDeniedError as e:
+            # A role made for models alone: what it cannot see it never changes, and the
+            # service itself refuses to delete a model something serves from.
+            if kind is Kind.CUSTOM_MODEL or any(k.kind is kind for k in declared):
+                raise
+            self._warn(f"{e}; no {kind.value} is declared, so none is read")
+            return []
+
+    def _index(self, indexed: Any) -> dict[str, Tags] | None:
+        if indexed is None:
+            return None
+        try:
+            index: dict[str, Tags] = indexed.result()
+        except CloudError as e:
+            if self.mode is TagReads.TAGGING_API:
+                raise
+            self.mode = TagReads.PER_MODEL
+            self._warn(f"{e}; reading each resource's tags instead (--tag-reads per-model)")
+            return None
+        return index
+
+    def describe_deployments(self, observed: ObservedState) -> ObservedState:
+        """``observed`` with each deployment's pending update read (one Get per deployment)."""
+        deployments = observed.of_kind(Kind.CUSTOM_MODEL_DEPLOYMENT)
+        if not deployments:
+            return observed
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(deployments))) as pool:
+            answers = list(
+                pool.map(lambda d: describe(self.bedrock, d.kind, d.arn, d.name), deployments)
+            )
+        fresh = {
+            d.arn: replace(deployment_from_api(a, [], d.tags_from), tags=d.tags)
+            for d, a in zip(deployments, answers, strict=True)
+            if a is not None
+        }
+        kept = [
+            fresh.get(r.arn, r)
+            for r in observed.resources
+            if r.kind is not Kind.CUSTOM_MODEL_DEPLOYMENT or r.arn in fresh
+        ]
+        return state_of(kept, observed.read_at)
 
     def confirm(self, observed: ObservedState, arns: Iterable[str]) -> ObservedState:
         """``observed`` with the tags of ``arns`` read per model (authoritative)."""
         wanted = set(arns)
         doubtful = [
-            m for m in observed.models if m.arn in wanted and m.tags_from is not TagSource.MODEL
+            r for r in observed.resources if r.arn in wanted and r.tags_from is not TagSource.MODEL
         ]
         if not doubtful:
             return observed
-        read = dict(zip((m.arn for m in doubtful), self._read_tags(doubtful), strict=True))
-        models = []
-        for model in observed.models:
-            if model.arn not in read:
-                models.append(model)
-            elif (tags := read[model.arn]) is not None:  # None: deleted since it was listed
-                models.append(replace(model, tags=_tag_dict(tags), tags_from=TagSource.MODEL))
-        return state_of(models)
+        read = dict(zip((r.arn for r in doubtful), self._read_tags(doubtful), strict=True))
+        resources = []
+        for resource in observed.resources:
+            if resource.arn not in read:
+                resources.append(resource)
+            elif (tags := read[resource.arn]) is not None:  # None: deleted since it was listed
+                resources.append(replace(resource, tags=_tag_dict(tags), tags_from=TagSource.MODEL))
+        return state_of(resources, observed.read_at)
 
     def _read_with_index(
-        self, summaries: list[Mapping[str, Any]], index: dict[str, Tags], declared: frozenset[str]
+        self, listed: list[_Listed], index: dict[str, Tags], declared: frozenset[ResourceKey]
     ) -> ObservedState:
-        models = []
+        resources = []
         unindexed = []
-        for summary in summaries:
-            arn = summary["modelArn"]
-            if arn in index:
-                models.append(from_api(summary, index[arn], TagSource.INDEX))
-            elif summary["modelName"] in declared:
-                unindexed.append(from_api(summary, [], TagSource.UNREAD))
+        for entry in listed:
+            if entry.arn in index:
+                resources.append(entry.build(index[entry.arn], TagSource.INDEX))
+            elif entry.key in declared:
+                unindexed.append(entry.build([], TagSource.UNREAD))
             else:
-                models.append(from_api(summary, [], TagSource.UNREAD))
-        confirmed = self.confirm(state_of(unindexed), [m.arn for m in unindexed])
-        return state_of([*models, *confirmed.models])
+                resources.append(entry.build([], TagSource.UNREAD))
+        confirmed = self.confirm(state_of(unindexed), [r.arn for r in unindexed])
+        return state_of([*resources, *confirmed.resources])
 
-    def _read_per_model(self, summaries: list[Mapping[str, Any]]) -> ObservedState:
+    def _read_per_model(self, listed: list[_Listed]) -> ObservedState:
         known = self.cache if self.cache is not None else {}
-        unknown = [
-            from_api(s, [], TagSource.UNREAD) for s in summaries if s["modelArn"] not in known
-        ]
-        for model, tags in zip(unknown, self._read_tags(unknown), strict=True):
+        unknown = [e.build([], TagSource.UNREAD) for e in listed if e.arn not in known]
+        for resource, tags in zip(unknown, self._read_tags(unknown), strict=True):
             if tags is not None:
-                known[model.arn] = tags
+                known[resource.arn] = tags
         if self.cache is not None:
-            listed = {s["modelArn"] for s in summaries}
-            for arn in [a for a in self.cache if a not in listed]:
+            arns = {e.arn for e in listed}
+            for arn in [a for a in self.cache if a not in arns]:
                 del self.cache[arn]
-        return state_of(
-            from_api(s, known[s["modelArn"]], TagSource.MODEL)
-            for s in summaries
-            if s["modelArn"] in known
-        )
+        return state_of(e.build(known[e.arn], TagSource.MODEL) for e in listed if e.arn in known)
 
-    def _read_tags(self, models: list[ObservedModel]) -> list[Tags | None]:
-        """Each model's tags, concurrently; None for a model deleted since it was listed."""
-        if not models:
+    def _read_tags(self, resources: list[ObservedResource]) -> list[Tags | None]:
+        """Each resource's tags, concurrently; None for one deleted since it was listed."""
+        if not resources:
             return []
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(models))) as pool:
-            return list(pool.map(lambda m: read_tags(self.bedrock, m.arn, m.name), models))
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(resources))) as pool:
+            return list(pool.map(lambda r: read_tags(self.bedrock, r.arn, r.name), resources))
 
 
 def list_models(client: Any) -> list[Mapping[str, Any]]:
     """Every model summary the account owns, across all pages."""
-    with calling("ListCustomModels"):
-        paginator = client.get_paginator("list_custom_models")
-        pages = paginator.paginate(isOwned=True, PaginationConfig={"PageSize": LIST_PAGE_SIZE})
-        return [summary for page in pages for summary in page.get("modelSummaries", [])]
+    return list_all(client, Kind.CUSTOM_MODEL)
 
 
 def read_tags(client: Any, arn: str, name: str) -> Tags | None:
-    """The tags of one model; None when it no longer exists."""
+    """The tags of one resource; None when it no longer exists."""
     try:
         with calling("ListTagsForResource", name):
             tags: Tags = client.list_tags_for_resource(resourceARN=arn)["tags"]
             return tags
-    except CloudError as e:
-        if e.code == "ResourceNotFoundException":
-            return None
-        raise
+    except NotFoundError:
+        return None
 
 
 def managed_tags(tagging: Callable[[], Any], scope: str) -> dict[str, Tags]:
-    """ARN -> tags (Bedrock's ``key``/``value`` shape) of every custom model of ``scope``;
-    ``tagging`` makes the tagging API client."""
+    """ARN -> tags (Bedrock's ``key``/``value`` shape) of every resource of ``scope``, of
+    every kind; ``tagging`` makes the tagging API client."""
     with calling("GetResources"):
         paginator = tagging().get_paginator("get_resources")
         pages = paginator.paginate(
             TagFilters=[{"Key": TAG_MANAGED_BY, "Values": [scope]}],
-            ResourceTypeFilters=[RESOURCE_TYPE],
+            ResourceTypeFilters=list(RESOURCE_TYPES),
             ResourcesPerPage=TAGGING_PAGE_SIZE,
         )
         return {

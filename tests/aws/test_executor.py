@@ -20,7 +20,7 @@ SCOPE = "default"
 def creates(tmp_path: Path, *names: str) -> Plan:
     for name in names:
         write(tmp_path, f"{name}.yaml", manifest(name))
-    return plan(manifests.load([str(tmp_path)]), ObservedState(models=()), SCOPE)
+    return plan(manifests.load([str(tmp_path)]), ObservedState(resources=()), SCOPE)
 
 
 def test_creates_are_confirmed_by_one_list(emulator: Any, tmp_path: Path) -> None:

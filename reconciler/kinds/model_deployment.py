@@ -1,0 +1,44 @@
+"""The ``CustomModelDeployment`` kind: an on-demand ``CreateCustomModelDeployment``.
+
+Its spec hash covers the name and the description (neither changes in place); the model it
+serves from is switched in place with ``UpdateCustomModelDeployment``. Pure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.desired import CustomModelDeploymentManifest, DeclaredResource
+from reconciler.identity import Kind
+from reconciler.kinds.base import KindRules, desired_tags, digest, tag_list
+
+
+def _manifest(resource: DeclaredResource) -> CustomModelDeploymentManifest:
+    assert isinstance(resource.manifest, CustomModelDeploymentManifest)
+    return resource.manifest
+
+
+def spec_hash(resource: DeclaredResource) -> str:
+    spec = _manifest(resource).spec
+    return digest({"description": spec.description, "name": resource.name})
+
+
+def create_request(resource: DeclaredResource, scope: str, model_arn: str) -> dict[str, Any]:
+    spec = _manifest(resource).spec
+    request: dict[str, Any] = {
+        "modelDeploymentName": resource.name,
+        "modelArn": model_arn,
+        "tags": tag_list(desired_tags(resource, scope, spec_hash(resource))),
+    }
+    if spec.description is not None:
+        request["description"] = spec.description
+    return request
+
+
+RULES = KindRules(
+    kind=Kind.CUSTOM_MODEL_DEPLOYMENT,
+    manifest=CustomModelDeploymentManifest,
+    hash_fields="description or name",
+    spec_hash=spec_hash,
+    create_request=create_request,
+)
