@@ -362,22 +362,35 @@ def _for_undeclared(found: ObservedResource, now: float) -> Action:
 
 def _guard_models_in_use(actions: list[Action], observed: ObservedState) -> list[Action]:
     """Block a model replace while anything serves from the model, and a model delete while
-    anything the plan does not move off it still serves from it."""
+    anything the plan does not move off it still serves from it, or the plan points
+    something at it (a ``modelArn`` naming a model no manifest declares any more)."""
     by_key = {a.key: a for a in actions}
-    return [_guard_one(a, observed, by_key) for a in actions]
+    onto: dict[str, list[Action]] = {}
+    for a in actions:
+        if a.resource.serves and a.kind in _SERVING_ONTO and a.model_arn:
+            onto.setdefault(a.model_arn, []).append(a)
+    return [_guard_one(a, observed, by_key, onto) for a in actions]
+
+
+_SERVING_ONTO = frozenset({ActionKind.CREATE, ActionKind.REPLACE, ActionKind.UPDATE_MODEL})
 
 
 def _guard_one(
-    action: Action, observed: ObservedState, by_key: dict[ResourceKey, Action]
+    action: Action,
+    observed: ObservedState,
+    by_key: dict[ResourceKey, Action],
+    onto: dict[str, list[Action]],
 ) -> Action:
     if action.resource is not Kind.CUSTOM_MODEL or not action.arn:
         return action
     if action.kind not in DESTRUCTIVE:
         return action
     users = observed.users_of(action.arn)
-    if action.kind is ActionKind.REPLACE and users:
-        return _in_use(action, users, "replaced")
-    staying = [u for u in users if not _moved(by_key.get(u.key), action.arn)]
+    asked = [f"{a.key} (as the manifests ask)" for a in onto.get(action.arn, ())]
+    if action.kind is ActionKind.REPLACE and (users or asked):
+        return _in_use(action, [str(u.key) for u in users] + asked, "replaced")
+    staying = [str(u.key) for u in users if not _moved(by_key.get(u.key), action.arn)]
+    staying += asked
     return _in_use(action, staying, "deleted") if staying else action
 
 
@@ -385,8 +398,8 @@ def _moved(action: Action | None, model_arn: str) -> bool:
     return action is not None and action.moves_off(model_arn)
 
 
-def _in_use(action: Action, users: Iterable[ObservedResource], verb: str) -> Action:
-    names = ", ".join(sorted(str(u.key) for u in users))
+def _in_use(action: Action, users: Iterable[str], verb: str) -> Action:
+    names = ", ".join(sorted(set(users)))
     recipe = (
         "declare the new weights under a new model name and point the serving resources at it"
         if verb == "replaced"
