@@ -119,15 +119,18 @@ def build_parser() -> argparse.ArgumentParser:
     apply = commands.add_parser("apply", parents=[shared], help="make the account match")
     _add_paths(apply)
     _add_output(apply)
-    apply.add_argument("--wait", action="store_true", help="wait until created models are Active")
+    apply.add_argument(
+        "--wait", action="store_true", help="wait until what was created or switched is ready"
+    )
     apply.add_argument(
         "--timeout", type=float, default=3600.0, metavar="SECONDS", help="give up --wait after"
     )
-    apply.add_argument("--no-prune", action="store_true", help="never delete or release models")
+    apply.add_argument("--no-prune", action="store_true", help="never delete or release anything")
     apply.add_argument(
         "--plan", metavar="PLANFILE", help="execute exactly this saved plan (no PATH)"
     )
     _add_safety_options(apply)
+    _add_commitment_option(apply)
     apply.set_defaults(handler=cmd_apply)
 
     watch = commands.add_parser(
@@ -144,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-format", choices=("json", "text"), help="default: text on a terminal, else JSON"
     )
     _add_safety_options(watch)
+    _add_commitment_option(watch)
     watch.set_defaults(handler=cmd_watch)
 
     schema = commands.add_parser("schema", parents=[shared], help="print the manifest JSON Schema")
@@ -238,6 +242,14 @@ def _add_safety_options(parser: argparse.ArgumentParser) -> None:
         "--allow-empty",
         action="store_true",
         help="allow an empty manifest source to remove every managed model",
+    )
+
+
+def _add_commitment_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-commitment",
+        action="store_true",
+        help="allow buying Provisioned Throughput commitments (they cannot be refunded)",
     )
 
 

@@ -42,14 +42,18 @@ def cmd_validate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     desired = _load(args)
     count = len(desired.models)
     files = len(desired.files)
-    print(f"{count} model{'s' * (count != 1)} valid in {files} file{'s' * (files != 1)}.")
+    serving = len(desired.resources) - count
+    also = f" and {serving} serving resource{'s' * (serving != 1)}" if serving else ""
+    print(f"{count} model{'s' * (count != 1)}{also} valid in {files} file{'s' * (files != 1)}.")
     return EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from reconciler.desired import CustomModelManifest
+    from reconciler.desired import Manifest
 
-    print(json.dumps(CustomModelManifest.model_json_schema(), indent=2))
+    schema = Manifest.json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    print(json.dumps(schema, indent=2))
     return EXIT_OK
 
 
@@ -60,7 +64,7 @@ def cmd_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     desired = _load(args)
     with connect(args, environ) as account:
         result, observed = read_and_plan(_reader(args, account), desired, args.scope)
-    _check(args, result, len(desired.models))
+    _check(args, result, len(desired.resources))
     if args.out and not result.errors:
         text = planfile.dumps(result, account.region, desired, observed)
         _write_plan_file(Path(args.out), text)
@@ -78,6 +82,8 @@ def cmd_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from reconciler.aws import executor, waiter
+    from reconciler.aws.readiness import Clock
+    from reconciler.plan import check_commitments
 
     if not args.timeout > 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
@@ -85,19 +91,29 @@ def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     desired = None if saved else _load(args)
     with connect(args, environ) as account:
         result = _apply_plan(args, _reader(args, account), desired, saved, account.region)
+        check_commitments(result, args.allow_commitment)
         client = account.bedrock
+        clock = Clock()
+        deadline = clock.now() + args.timeout
+        waiting = executor.Waiting(deadline, clock) if args.wait else None
         report = executor.apply(
-            result, client, concurrency=args.concurrency, prune=not args.no_prune
+            result,
+            client,
+            concurrency=args.concurrency,
+            prune=not args.no_prune,
+            waiting=waiting,
         )
         if args.wait:
-            report = waiter.wait_for_active(report, client, timeout=args.timeout)
+            report = waiter.wait_for_active(
+                report, client, timeout=args.timeout, clock=clock, deadline=deadline
+            )
     _emit(args, environ, _report_views(report, account.region))
     _note_throttles(account)
     if report.deferred:
-        names = ", ".join(r.action.name for r in report.deferred)
+        names = ", ".join(str(r.action.key) for r in report.deferred)
         print(
-            f"note: {len(report.deferred)} action(s) deferred until their models finish "
-            f"importing ({names}); run apply again then",
+            f"note: {len(report.deferred)} action(s) deferred until what they wait for is "
+            f"ready ({names}); run apply again then, or use apply --wait",
             file=sys.stderr,
         )
     if report.failed:
@@ -120,7 +136,7 @@ def _apply_plan(
     if saved is None:
         assert desired is not None
         result, _ = read_and_plan(reader, desired, args.scope)
-        _check(args, result, len(desired.models), guard=not args.no_prune)
+        _check(args, result, len(desired.resources), guard=not args.no_prune)
         return result
     observed = read_for_saved(reader, saved)
     planfile.check_fresh(saved, observed, args.scope, region)
@@ -147,6 +163,7 @@ def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         max_delete_percent=args.max_delete_percent,
         force=args.force,
         tag_reads=args.tag_reads,
+        allow_commitment=args.allow_commitment,
     )
     logger = logs.setup(args.log_format)
     stop = threading.Event()

@@ -1,8 +1,8 @@
 """Structured logs for the watch loop: one event per line, JSON or text, on stderr.
 
-Each record carries ``event`` and, when they apply, ``model``, ``action`` and ``reason``.
-Only those fields and the message are written, so credentials can never reach a log line
-through it. Called by ``cli`` (setup) and ``watch`` (events).
+Each record carries ``event`` and, when they apply, ``model`` (the resource's name),
+``kind``, ``action`` and ``reason``. Only those fields and the message are written, so
+credentials can never reach a log line through it. Called by ``cli`` (setup) and ``watch`` (events).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 LOGGER_NAME = "reconciler"
-_FIELDS = ("event", "model", "action", "reason")
+_FIELDS = ("event", "model", "kind", "action", "reason")
 
 
 class JsonFormatter(logging.Formatter):

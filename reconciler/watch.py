@@ -36,6 +36,7 @@ from reconciler.plan import (
     PRUNES,
     ActionKind,
     Plan,
+    check_commitments,
     check_deletion_budget,
     check_empty_source,
 )
@@ -63,6 +64,7 @@ class WatchOptions:
     backoff_base: float = 10.0
     backoff_cap: float = 600.0
     tag_reads: TagReads = TagReads.AUTO
+    allow_commitment: bool = False
 
 
 @dataclass
@@ -153,7 +155,7 @@ class Watcher:
         self.metrics.observed(observed, self.options.scope)
         for action in planned.actions:
             if action.kind is ActionKind.NOOP:
-                self.backoff.succeeded(action.name)
+                self.backoff.succeeded(str(action.key))
         runnable = self._allowed(planned, desired)
         report = executor.apply(
             runnable, self.client, concurrency=self.options.concurrency, stopping=self._stopping
@@ -194,7 +196,7 @@ class Watcher:
         try:
             if self._broken:
                 raise UnsafePlanError("the manifests are broken")
-            check_empty_source(planned, len(desired.models), self.options.allow_empty)
+            check_empty_source(planned, len(desired.resources), self.options.allow_empty)
         except UnsafePlanError as e:
             blocked = PRUNES
             self._skip_note(planned, blocked, str(e))
@@ -203,12 +205,17 @@ class Watcher:
         except UnsafePlanError as e:
             blocked = blocked | _DESTRUCTIVE
             self._skip_note(planned, _DESTRUCTIVE, str(e))
+        try:
+            check_commitments(planned, self.options.allow_commitment)
+        except UnsafePlanError as e:
+            event(self.logger, logging.ERROR, "commitment_refused", str(e).splitlines()[-1])
+            return replace(planned, actions=())
         actions = tuple(
             a
             for a in planned.actions
             if a.kind in CHANGES | {ActionKind.CONFLICT, ActionKind.BLOCKED}
             and a.kind not in blocked
-            and self.backoff.ready(a.name)
+            and self.backoff.ready(str(a.key))
         )
         return replace(planned, actions=actions)
 
@@ -219,15 +226,17 @@ class Watcher:
     def _record(self, report: ApplyReport, drift: bool) -> None:
         self.metrics.applied(report, drift)
         for r in report.results:
-            name, kind = r.action.name, r.action.kind.value
+            key, name, kind = str(r.action.key), r.action.name, r.action.kind.value
+            resource = r.action.resource.value
             if r.outcome is Outcome.FAILED:
-                delay = self.backoff.failed(name)
+                delay = self.backoff.failed(key)
                 event(
                     self.logger,
                     logging.WARNING,
                     "action_failed",
                     f"{r.error}; next attempt in {delay:.0f}s",
                     model=name,
+                    kind=resource,
                     action=kind,
                     reason=r.code or kind,
                 )
@@ -238,12 +247,21 @@ class Watcher:
                     "action_deferred",
                     r.error or "",
                     model=name,
+                    kind=resource,
                     action=kind,
                 )
             elif r.outcome is Outcome.DONE:
-                self.backoff.succeeded(name)
+                self.backoff.succeeded(key)
                 label = "drift_corrected" if drift else "action_done"
-                event(self.logger, logging.INFO, label, r.action.reason, model=name, action=kind)
+                event(
+                    self.logger,
+                    logging.INFO,
+                    label,
+                    r.action.reason,
+                    model=name,
+                    kind=resource,
+                    action=kind,
+                )
 
     def _events(self) -> Iterator[set[tuple[watchfiles.Change, str]]]:
         """File changes (an empty set on each quiet tick) until ``stop`` is set.

@@ -131,7 +131,10 @@ def scenarios(draw: st.DrawFn) -> tuple[object, object, list[int]]:
             scope = draw(st.sampled_from([SCOPE, SCOPE, None, OTHER]))
             found.append(
                 observed_of(
-                    make(name, arn=model_arn("m1")), scope=scope, serves=serves, switching_to=switching
+                    make(name, arn=model_arn("m1")),
+                    scope=scope,
+                    serves=serves,
+                    switching_to=switching,
                 )
             )
         if draw(st.booleans()):

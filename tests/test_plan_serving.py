@@ -233,7 +233,7 @@ def test_commitment_creates_carry_a_caution_and_are_refused_without_the_flag() -
     [action] = result.actions
     assert action.caution is not None
     assert "SixMonths" in action.caution and "2 model units" in action.caution
-    with pytest.raises(UnsafePlanError, match="ProvisionedThroughput/p.*SixMonths"):
+    with pytest.raises(UnsafePlanError, match=r"ProvisionedThroughput/p.*SixMonths"):
         check_commitments(result, allowed=False)
     check_commitments(result, allowed=True)
 
