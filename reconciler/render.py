@@ -12,13 +12,16 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.plan import Action, ActionKind, Plan
+from reconciler.identity import Kind
+from reconciler.plan import DESTRUCTIVE as _DESTRUCTIVE
+from reconciler.plan import ERRORS, Action, ActionKind, Plan
 from reconciler.report import ActionResult, ApplyReport, Outcome
 
 MARKERS = {
     ActionKind.CREATE: "+",
     ActionKind.REPLACE: "-/+",
     ActionKind.UPDATE_TAGS: "~",
+    ActionKind.UPDATE_MODEL: "~>",
     ActionKind.DELETE: "-",
     ActionKind.RELEASE: "~",
     ActionKind.CONFLICT: "!",
@@ -29,6 +32,7 @@ _COLORS = {
     ActionKind.CREATE: "32",
     ActionKind.REPLACE: "1;31",
     ActionKind.UPDATE_TAGS: "33",
+    ActionKind.UPDATE_MODEL: "36",
     ActionKind.DELETE: "31",
     ActionKind.RELEASE: "33",
     ActionKind.CONFLICT: "1;31",
@@ -43,6 +47,7 @@ def plan_text(plan: Plan, region: str, color: bool = False) -> str:
     lines = [header] + [_action_line(a, color) for a in plan.actions]
     if not plan.actions:
         lines.append("  (no models declared or managed)")
+    lines += [f"  CAUTION {a.key}: {a.caution}" for a in plan.cautions]
     lines.append(_summary_line("Plan", plan.summary()))
     return "\n".join(lines) + "\n"
 
@@ -82,13 +87,20 @@ def _dump(plan: Plan, region: str, actions: Sequence[dict[str, Any]]) -> str:
 
 
 def _action_dict(action: Action) -> dict[str, Any]:
-    return {
+    entry: dict[str, Any] = {
         "action": action.kind.value,
+        "kind": action.resource.value,
         "name": action.name,
         "arn": action.arn,
         "reason": action.reason,
         "source": action.source,
     }
+    if action.resource.serves:
+        entry["model"] = action.model
+        entry["modelArn"] = action.model_arn
+    if action.caution:
+        entry["caution"] = action.caution
+    return entry
 
 
 def _result_dict(result: ActionResult) -> dict[str, Any]:
@@ -105,7 +117,7 @@ def _action_line(action: Action, color: bool) -> str:
     if color:
         label = f"\x1b[{_COLORS[action.kind]}m{label}\x1b[0m"
     where = f" [{action.source}]" if action.source else ""
-    return f"  {label} {action.name}: {action.reason}{where}"
+    return f"  {label} {_label(action)}: {action.reason}{where}"
 
 
 def _result_text(result: ActionResult) -> str:
@@ -124,13 +136,13 @@ _MD_ICONS = {
     ActionKind.CREATE: "🟢",
     ActionKind.REPLACE: "🔴",
     ActionKind.UPDATE_TAGS: "🟡",
+    ActionKind.UPDATE_MODEL: "🔵",
     ActionKind.DELETE: "🔴",
     ActionKind.RELEASE: "🟡",
     ActionKind.CONFLICT: "⛔",
     ActionKind.BLOCKED: "⛔",
     ActionKind.NOOP: "⚪",
 }
-_DESTRUCTIVE = (ActionKind.REPLACE, ActionKind.DELETE)
 
 
 def plan_markdown(plan: Plan, region: str) -> str:
@@ -172,14 +184,23 @@ def _markdown_warnings(plan: Plan) -> list[str]:
     lines = []
     destructive = [a for a in plan.actions if a.kind in _DESTRUCTIVE]
     if destructive:
-        names = ", ".join(f"`{a.name}`" for a in destructive)
+        names = ", ".join(f"`{_label(a)}`" for a in destructive)
+        noun = (
+            "model(s)"
+            if all(a.resource is Kind.CUSTOM_MODEL for a in destructive)
+            else "resource(s)"
+        )
         lines += [
             "> [!CAUTION]",
-            f"> **{len(destructive)} model(s) will be deleted or replaced:** {names}",
+            f"> **{len(destructive)} {noun} will be deleted or replaced:** {names}",
             "",
         ]
+    if plan.cautions:
+        lines += ["> [!CAUTION]", f"> **{len(plan.cautions)} commitment(s) would be bought:**"]
+        lines += [f"> - `{a.key}` {a.caution}" for a in plan.cautions]
+        lines.append("")
     if plan.errors:
-        names = ", ".join(f"`{a.name}`" for a in plan.errors)
+        names = ", ".join(f"`{_label(a)}`" for a in plan.errors)
         lines += [
             "> [!WARNING]",
             f"> **{len(plan.errors)} action(s) cannot be applied** (conflict or blocked): {names}",
@@ -191,7 +212,7 @@ def _markdown_warnings(plan: Plan) -> list[str]:
 def _markdown_table(
     rows: Sequence[tuple[Action, ActionResult | None]], with_result: bool
 ) -> list[str]:
-    header = "| | action | model | reason | declared at |"
+    header = "| | action | resource | reason | declared at |"
     rule = "|---|---|---|---|---|"
     if with_result:
         header += " result |"
@@ -199,14 +220,19 @@ def _markdown_table(
     lines = [header, rule]
     for action, result in rows:
         kind = action.kind.value
-        if action.kind in _DESTRUCTIVE or action.kind in (ActionKind.CONFLICT, ActionKind.BLOCKED):
+        if action.kind in _DESTRUCTIVE or action.kind in ERRORS:
             kind = f"**{kind}**"
         source = f"`{action.source}`" if action.source else "—"
-        cells = [_MD_ICONS[action.kind], kind, f"`{action.name}`", _cell(action.reason), source]
+        cells = [_MD_ICONS[action.kind], kind, f"`{_label(action)}`", _cell(action.reason), source]
         if with_result:
             cells.append(_cell(_result_text(result)) if result else "")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _label(action: Action) -> str:
+    """A model by its bare name, as version 1 printed it; any other kind as ``Kind/name``."""
+    return action.name if action.resource is Kind.CUSTOM_MODEL else str(action.key)
 
 
 def _cell(text: str) -> str:

@@ -46,6 +46,49 @@ def manifest(
     return "\n".join(lines) + "\n"
 
 
+def throughput(
+    name: str,
+    *,
+    model: str | None = None,
+    model_arn: str | None = None,
+    units: int = 1,
+    commitment: str | None = None,
+    retain: bool = False,
+) -> str:
+    """The YAML text of one ProvisionedThroughput manifest."""
+    lines = [
+        "apiVersion: bedrock.gitops/v1",
+        "kind: ProvisionedThroughput",
+        "metadata:",
+        f"  name: {name}",
+        "spec:",
+        f"  model: {model}" if model else f"  modelArn: {model_arn}",
+        f"  modelUnits: {units}",
+    ]
+    if commitment:
+        lines.append(f"  commitmentDuration: {commitment}")
+    if retain:
+        lines.append("  deletionPolicy: Retain")
+    return "\n".join(lines) + "\n"
+
+
+def deployment(
+    name: str, *, model: str | None = None, model_arn: str | None = None, description: str = ""
+) -> str:
+    """The YAML text of one CustomModelDeployment manifest."""
+    lines = [
+        "apiVersion: bedrock.gitops/v1",
+        "kind: CustomModelDeployment",
+        "metadata:",
+        f"  name: {name}",
+        "spec:",
+        f"  model: {model}" if model else f"  modelArn: {model_arn}",
+    ]
+    if description:
+        lines.append(f"  description: {description}")
+    return "\n".join(lines) + "\n"
+
+
 def write(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,8 +132,29 @@ def models(client: Any) -> dict[str, dict[str, Any]]:
 
 
 def actions(run: Run) -> dict[str, str]:
-    """Model name -> action kind, from a JSON plan or report."""
-    return {a["name"]: a["action"] for a in run.json()["actions"]}
+    """Model name -> action kind, from a JSON plan or report (CustomModels only)."""
+    return {
+        a["name"]: a["action"]
+        for a in run.json()["actions"]
+        if a.get("kind", "CustomModel") == "CustomModel"
+    }
+
+
+def keyed(run: Run) -> dict[str, dict[str, Any]]:
+    """``Kind/name`` -> the action's JSON, from a JSON plan or report."""
+    return {f"{a['kind']}/{a['name']}": a for a in run.json()["actions"]}
+
+
+def throughputs(client: Any) -> dict[str, dict[str, Any]]:
+    """Every Provisioned Throughput of the account, by name."""
+    pages = client.get_paginator("list_provisioned_model_throughputs").paginate()
+    return {s["provisionedModelName"]: s for p in pages for s in p["provisionedModelSummaries"]}
+
+
+def deployments(client: Any) -> dict[str, dict[str, Any]]:
+    """Every custom model deployment of the account, by name."""
+    pages = client.get_paginator("list_custom_model_deployments").paginate()
+    return {s["customModelDeploymentName"]: s for p in pages for s in p["modelDeploymentSummaries"]}
 
 
 def names(paths: Sequence[Path]) -> list[str]:

@@ -38,7 +38,7 @@ def test_markdown_plan_lists_every_action_and_flags_destruction(cli: Cli, repo: 
 def test_markdown_apply_has_a_result_column(cli: Cli, repo: Path) -> None:
     run = cli("apply", str(repo), "--output", "markdown")
     assert run.code == 0
-    assert "| | action | model | reason | declared at | result |" in run.out
+    assert "| | action | resource | reason | declared at | result |" in run.out
     assert run.out.count("| done |") == 2
 
 

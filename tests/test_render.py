@@ -295,7 +295,7 @@ def test_markdown_escapes_pipes_and_newlines() -> None:
 def test_markdown_report_has_a_result_column(full_plan: Plan) -> None:
     text = report_markdown(_report(full_plan), REGION)
     assert text.startswith(f"### Bedrock custom models: apply for scope `{SCOPE}`")
-    assert "| | action | model | reason | declared at | result |" in text
+    assert "| | action | resource | reason | declared at | result |" in text
     [row] = [line for line in text.splitlines() if line.startswith("|") and "`d-delete`" in line]
     assert row.endswith("| failed: ConflictException: model in use by a throughput |")
 
