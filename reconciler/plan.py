@@ -63,6 +63,17 @@ DESTRUCTIVE = frozenset({ActionKind.DELETE, ActionKind.REPLACE})
 
 
 @dataclass(frozen=True)
+class WaitFor:
+    """A switch already under way that an action must see complete first: ``kind`` resource
+    ``arn`` (``name``) serving ``model_arn``."""
+
+    kind: Kind
+    arn: str
+    name: str
+    model_arn: str
+
+
+@dataclass(frozen=True)
 class Action:
     """One step of a plan. ``declared`` is set for every action a manifest asks for.
 
@@ -86,6 +97,8 @@ class Action:
     model_arn: str | None = None
     serves_from: tuple[str, ...] = ()
     caution: str | None = None
+    # A model delete waits for these switches (started by an earlier run) to complete.
+    waits_for: tuple[WaitFor, ...] = ()
 
     @property
     def key(self) -> ResourceKey:
@@ -389,9 +402,21 @@ def _guard_one(
     asked = [f"{a.key} (as the manifests ask)" for a in onto.get(action.arn, ())]
     if action.kind is ActionKind.REPLACE and (users or asked):
         return _in_use(action, [str(u.key) for u in users] + asked, "replaced")
-    staying = [str(u.key) for u in users if not _moved(by_key.get(u.key), action.arn)]
+    leaving = [u for u in users if _leaving(u, by_key.get(u.key), action.arn)]
+    staying = [
+        str(u.key) for u in users if u not in leaving and not _moved(by_key.get(u.key), action.arn)
+    ]
     staying += asked
-    return _in_use(action, staying, "deleted") if staying else action
+    if staying:
+        return _in_use(action, staying, "deleted")
+    waits = tuple(WaitFor(u.kind, u.arn, u.name, u.next_model_arn) for u in leaving)
+    return replace(action, waits_for=waits) if waits else action
+
+
+def _leaving(user: ObservedResource, action: Action | None, model_arn: str) -> bool:
+    """A managed user in sync whose switch off the model, started earlier, is under way."""
+    in_sync = action is not None and action.kind is ActionKind.NOOP
+    return in_sync and user.switching and user.model_arn == model_arn
 
 
 def _moved(action: Action | None, model_arn: str) -> bool:

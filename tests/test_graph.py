@@ -167,7 +167,10 @@ def test_no_admitted_order_deletes_a_model_in_use(
         ready = sorted(i for i in edges if i not in done and edges[i] <= done)
         assert ready, "the graph has a cycle"
         pick = ready[seed[step % len(seed)] % len(ready)]
-        account.run(result.actions[pick])  # every prefix: the in-use check is inside
+        action = result.actions[pick]
+        for wait in action.waits_for:  # the executor holds the action until the switch is done
+            account.serving[(wait.kind, wait.name)] = frozenset({wait.model_arn})
+        account.run(action)  # every prefix: the in-use check is inside
         done.add(pick)
         step += 1
     for key, uses in account.serving.items():

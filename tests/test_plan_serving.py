@@ -97,9 +97,11 @@ def test_a_switch_under_way_to_the_declared_model_is_in_sync() -> None:
     got = actions(result)
     assert got[(PT, "p")].kind is A.NOOP
     assert "in progress" in got[(PT, "p")].reason
-    # v1 is still served from until the switch completes: not deleted yet.
-    assert got[(Kind.CUSTOM_MODEL, "v1")].kind is A.BLOCKED
-    assert "ProvisionedThroughput/p" in got[(Kind.CUSTOM_MODEL, "v1")].reason
+    # v1 is still served from until the switch completes: its delete waits for it.
+    delete = got[(Kind.CUSTOM_MODEL, "v1")]
+    assert delete.kind is A.DELETE
+    [wait] = delete.waits_for
+    assert (wait.kind, wait.name, wait.model_arn) == (PT, "p", V2)
 
 
 def test_deployment_update_model() -> None:

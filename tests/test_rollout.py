@@ -100,8 +100,10 @@ def test_rollout_without_wait_defers_and_the_next_runs_finish_it(
     assert throughputs(client)["support-prod"]["modelArn"] == v1  # still serving v1
     assert "support-v1" in models(client)
     emulator.backend.set_status("support-v2", "Active")
-    for _ in range(3):  # the switch, then the delete once the switch is complete
-        assert cli("apply", str(repo)).code == 0
+    emulator.backend.import_seconds = 0.0  # the switch completes at once
+    again = cli("apply", str(repo), "--output", "json")  # the switch, then the delete
+    assert again.code == 0, again.out
+    assert {a["result"] for a in again.json()["actions"]} == {"done"}
     assert set(models(client)) == {"support-v2"}
     assert (
         throughputs(client)["support-prod"]["modelArn"] == models(client)["support-v2"]["modelArn"]

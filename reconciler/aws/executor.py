@@ -137,6 +137,7 @@ class _Run:
             gates.append(
                 Gate(Kind.CUSTOM_MODEL, action.model_arn, action.model or action.model_arn)
             )
+        gates += [Gate(w.kind, w.arn, w.name, w.model_arn) for w in action.waits_for]
         for edge in self.edges[index]:
             if edge.gate is graph.Gate.READY:
                 before = self._resolved(edge.after)

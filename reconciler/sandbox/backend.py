@@ -51,6 +51,7 @@ from reconciler.sandbox.model import (
     parse_tags,
     parse_tokens,
 )
+from reconciler.sandbox.serving import ServingStore
 
 ENV_IMPORT_SECONDS = "RECONCILER_SANDBOX_IMPORT_SECONDS"
 DEFAULT_IMPORT_SECONDS = 2.0
@@ -107,7 +108,9 @@ class EmulatedBedrockBackend(BedrockBackend, TaggableResourcesMixin):
         self.faults: Faults | None = faults_from_env()
         self.faults_injected: Counter[str] = Counter()
         # What GetResources answers from while frozen (see freeze_tag_index); None: live.
-        self._frozen_tag_index: list[tuple[str, dict[str, str]]] | None = None
+        self._frozen_tag_index: list[tuple[str, dict[str, str], str]] | None = None
+        # Provisioned Throughputs and custom model deployments (see ``serving``).
+        self.serving = ServingStore(self)
 
     @property
     def _url_module(self) -> ModuleType:
@@ -204,9 +207,11 @@ class EmulatedBedrockBackend(BedrockBackend, TaggableResourcesMixin):
                 raise AccessDeniedException(
                     f"Model {model.arn} is owned by account {model.owner_account_id}."
                 )
-            if model.in_use:
+            users = self.serving.uses(model.arn)
+            if model.in_use or users:
+                by = f" by {', '.join(sorted(users))}" if users else ""
                 raise ConflictException(
-                    f"Model {model.name} is in use (for example by a provisioned throughput)."
+                    f"Model {model.name} is in use{by} (for example by a provisioned throughput)."
                 )
             self._drop(model)
             self.tagger.delete_all_tags_for_resource(model.arn)
@@ -258,6 +263,8 @@ class EmulatedBedrockBackend(BedrockBackend, TaggableResourcesMixin):
         return [{"key": key, "value": value} for key, value in tags.items()]
 
     def _check_taggable(self, arn: str) -> None:
+        if self.serving.owns(arn):
+            return
         model = self.models.get(arn)
         if model is not None and not self._owns(model):
             raise AccessDeniedException(f"Resource {arn} belongs to another account.")
@@ -281,9 +288,7 @@ class EmulatedBedrockBackend(BedrockBackend, TaggableResourcesMixin):
         with self.lock:
             frozen = self._frozen_tag_index
             entries = self._tag_index() if frozen is None else frozen
-            resources = [
-                TaggedResource(arn, dict(tags), CUSTOM_MODEL_RESOURCE_TYPE) for arn, tags in entries
-            ]
+            resources = [TaggedResource(arn, dict(tags), kind) for arn, tags, kind in entries]
         return iter(resources)
 
     def owns_arn(self, arn: str) -> bool:
@@ -304,11 +309,15 @@ class EmulatedBedrockBackend(BedrockBackend, TaggableResourcesMixin):
         with self.lock:
             self._frozen_tag_index = None
 
-    def _tag_index(self) -> list[tuple[str, dict[str, str]]]:
-        return [
-            (arn, dict(self.tagger.get_tag_dict_for_resource(arn)))
+    def _tag_index(self) -> list[tuple[str, dict[str, str], str]]:
+        owned = [
+            (arn, CUSTOM_MODEL_RESOURCE_TYPE)
             for arn, model in self.models.items()
             if self._owns(model)
+        ]
+        return [
+            (arn, dict(self.tagger.get_tag_dict_for_resource(arn)), kind)
+            for arn, kind in [*owned, *self.serving.arns()]
         ]
 
     # moto's customization jobs
@@ -443,16 +452,18 @@ class EmulatedBedrockBackend(BedrockBackend, TaggableResourcesMixin):
     # State
 
     def is_empty(self) -> bool:
-        return not self.models and not self.tokens
+        return not self.models and not self.tokens and self.serving.is_empty()
 
     def export_state(self) -> dict[str, Any]:
         """Models, their tags and the idempotency tokens, as JSON-ready data."""
         with self.lock:
-            tags = {arn: self.tagger.get_tag_dict_for_resource(arn) for arn in self.models}
+            arns = [*self.models, *(arn for arn, _ in self.serving.arns())]
+            tags = {arn: self.tagger.get_tag_dict_for_resource(arn) for arn in arns}
             return {
                 "models": [model.to_state() for model in self.models.values()],
                 "tags": {arn: values for arn, values in tags.items() if values},
                 "tokens": {token: asdict(record) for token, record in self.tokens.items()},
+                **self.serving.export_state(),
             }
 
     def import_state(self, state: Any) -> None:
@@ -464,11 +475,15 @@ class EmulatedBedrockBackend(BedrockBackend, TaggableResourcesMixin):
         owned_names = [model.name for model in models if self._owns(model)]
         if len(by_arn) < len(models) or len(set(owned_names)) < len(owned_names):
             raise SandboxStateError("state has two models with one ARN, or one owned name")
-        tags = parse_tags(data.get("tags", {}), by_arn)
+        serving = ServingStore(self)
+        serving.import_state(data)
+        taggable = {**by_arn, **{arn: None for arn, _ in serving.arns()}}
+        tags = parse_tags(data.get("tags", {}), taggable)
         tokens = parse_tokens(data.get("tokens", {}))
         with self.lock:
-            for arn in self.models:
+            for arn in [*self.models, *(arn for arn, _ in self.serving.arns())]:
                 self.tagger.delete_all_tags_for_resource(arn)
+            self.serving = serving
             self.models = {}
             self._owned_arn_by_name = {}
             for model in models:

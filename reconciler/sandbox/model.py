@@ -164,8 +164,8 @@ def _parse_time(text: str) -> float:
     return moment.timestamp()
 
 
-def parse_tags(data: Any, models: Mapping[str, EmulatedModel]) -> dict[str, dict[str, str]]:
-    """Tags by model ARN from state; every ARN must be one of ``models``."""
+def parse_tags(data: Any, models: Mapping[str, object]) -> dict[str, dict[str, str]]:
+    """Tags by resource ARN from state; every ARN must be one of ``models``."""
     parsed: dict[str, dict[str, str]] = {}
     for arn, values in expect(data, dict, "tags").items():
         if arn not in models:

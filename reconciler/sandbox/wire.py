@@ -41,6 +41,7 @@ from reconciler.sandbox.errors import (
 )
 from reconciler.sandbox.faults import Verdict, faults_from_env
 from reconciler.sandbox.listing import ListQuery
+from reconciler.sandbox.serving_wire import HANDLERS as SERVING_HANDLERS
 from reconciler.sandbox.validation import validate_input
 
 _install_lock = threading.Lock()
@@ -238,6 +239,7 @@ _BEDROCK_HANDLERS: dict[str, Callable[[Any], Any]] = {
     "untag_resource": untag_resource,
     "list_tags_for_resource": list_tags_for_resource,
     "call_action": call_action,
+    **SERVING_HANDLERS,
 }
 _TAGGING_HANDLERS: dict[str, Callable[[Any], Any]] = {
     "get_resources": get_resources,
