@@ -10,17 +10,20 @@ boto3 and the emulator are imported inside the commands that need them, so ``--h
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.connect import connect
-from reconciler.errors import UnsafePlanError, UsageError
+from reconciler.errors import ReconcilerError, UnsafePlanError, UsageError
 
 if TYPE_CHECKING:
     from reconciler.aws.client import Account
@@ -58,6 +61,18 @@ def cmd_schema(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def cmd_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    out = Path(args.out) if args.out else None
+    try:
+        code = _plan(args, environ, out)
+    except ReconcilerError:
+        _discard(out, "the plan was refused")
+        raise
+    if code == EXIT_ERROR:
+        _discard(out, "the plan cannot be applied")
+    return code
+
+
+def _plan(args: argparse.Namespace, environ: Mapping[str, str], out: Path | None) -> int:
     from reconciler import planfile
     from reconciler.reconcile import read_and_plan
 
@@ -65,19 +80,28 @@ def cmd_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     with connect(args, environ) as account:
         result, observed = read_and_plan(_reader(args, account), desired, args.scope)
     _check(args, result, len(desired.resources))
-    if args.out and not result.errors:
+    if out is not None and not result.errors:
         text = planfile.dumps(result, account.region, desired, observed)
-        _write_plan_file(Path(args.out), text)
+        _write_plan_file(out, text)
     _emit(args, environ, _plan_views(result, account.region))
     _note_throttles(account)
     if result.errors:
-        if args.out:
-            print(f"error: {args.out} was not written: the plan cannot be applied", file=sys.stderr)
         print(f"error: {len(result.errors)} action(s) cannot be applied", file=sys.stderr)
         return EXIT_ERROR
     if args.detailed_exitcode and result.changes:
         return EXIT_CHANGES
     return EXIT_OK
+
+
+def _discard(out: Path | None, why: str) -> None:
+    """A refused ``plan --out`` leaves no plan file behind, not even an earlier one."""
+    if out is None:
+        return
+    existed = out.exists()
+    with contextlib.suppress(FileNotFoundError):
+        out.unlink()
+    what = "was removed" if existed else "was not written"
+    print(f"error: {out} {what}: {why}, so no saved plan can be applied", file=sys.stderr)
 
 
 def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -131,19 +155,23 @@ def _apply_plan(
 ) -> Plan:
     """What ``apply`` executes: a fresh plan, or the saved one if the account still matches."""
     from reconciler import planfile
-    from reconciler.reconcile import read_and_plan, read_for_saved
+    from reconciler.plan import check_no_errors
+    from reconciler.reconcile import read_and_plan, read_for_saved, rederive
 
     if saved is None:
         assert desired is not None
         result, _ = read_and_plan(reader, desired, args.scope)
+        check_no_errors(result)
         _check(args, result, len(desired.resources), guard=not args.no_prune)
         return result
     observed = read_for_saved(reader, saved)
     planfile.check_fresh(saved, observed, args.scope, region)
     if saved.plan.errors:
         raise UnsafePlanError(f"{args.plan} holds conflict or blocked actions; refusing")
-    _check(args, saved.plan, saved.declared, guard=not args.no_prune)
-    return saved.plan
+    fresh = rederive(reader, saved, observed, args.scope)
+    planfile.check_rederived(saved, fresh)
+    _check(args, fresh, len(saved.desired.resources), guard=not args.no_prune)
+    return fresh
 
 
 def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -234,9 +262,16 @@ def _saved_plan(args: argparse.Namespace) -> SavedPlan | None:
 
 
 def _write_plan_file(path: Path, text: str) -> None:
+    """Write atomically: a temporary file beside it, then a rename over it."""
     try:
-        path.write_text(text)
+        with tempfile.NamedTemporaryFile(
+            "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+        ) as handle:
+            handle.write(text)
+        os.replace(handle.name, path)
     except OSError as e:
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(handle.name)
         raise UsageError(f"{path}: cannot write the plan file: {e.strerror}") from e
 
 

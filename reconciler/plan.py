@@ -483,6 +483,18 @@ def check_empty_source(result: Plan, declared: int, allow_empty: bool) -> None:
     )
 
 
+def check_no_errors(result: Plan) -> None:
+    """Refuse, whole, a plan holding a conflict or blocked action: it is never partly applied
+    (its deletes could run while the create meant to replace them cannot)."""
+    if not result.errors:
+        return
+    listed = "\n".join(f"  ! {a.kind.value} {_label(a)}: {a.reason}" for a in result.errors)
+    raise UnsafePlanError(
+        f"{listed}\nthe plan holds {len(result.errors)} action(s) that cannot be applied "
+        "(conflict or blocked); refusing the whole plan, nothing was changed"
+    )
+
+
 def check_commitments(result: Plan, allowed: bool) -> None:
     """Refuse a plan that buys a commitment unless ``--allow-commitment`` says to."""
     cautions = result.cautions

@@ -1,12 +1,17 @@
 """Saved plans: ``plan --out FILE`` and ``apply --plan FILE``.
 
 A saved plan holds the exact actions to execute (with the manifests they came from) and a
-snapshot of the part of the account it was computed from: every model managed by the
-scope and every model holding a declared name (their ARNs, statuses and tags), and the
+snapshot of the part of the account it was computed from: every resource managed by the
+scope and every resource holding a declared name (their ARNs, statuses and tags), and the
 declared names it found absent. ``apply --plan`` re-reads the account and refuses, saying
-what changed, when that snapshot no longer holds, so what is applied is exactly what was
-reviewed, or nothing. The file is versioned JSON, readable by people. No I/O beyond the
-file itself; called by ``cli``.
+what changed, when that snapshot no longer holds; then it plans again from the manifests
+saved in the file and the account as read now, and refuses unless that plan is exactly the
+saved one (``check_rederived``). A file is an artifact that travels between CI jobs and can
+be altered: its actions are never trusted, only compared. What is executed is the plan made
+now, so every destructive action is decided on tags read from the resource itself. The
+guards (``--force``, ``--allow-empty`` ...) come from the command line, never from the file.
+The file is versioned JSON, readable by people. No I/O beyond the file itself; called by
+``commands``.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from reconciler import __version__
-from reconciler.desired import CustomModelManifest, DeclaredModel, DesiredState
+from reconciler.desired import Declared, DeclaredResource, DesiredState, Manifest, desired_state
 from reconciler.errors import StalePlanError, UsageError
+from reconciler.identity import Kind, ResourceKey
 from reconciler.observed import STATUS_FAILED, ObservedState
 from reconciler.plan import Action, ActionKind, Plan
 
@@ -42,6 +48,7 @@ class SavedModel(_Strict):
 
 class SavedAction(_Strict):
     action: ActionKind
+    kind: Kind = Kind.CUSTOM_MODEL
     name: str
     arn: str | None
     reason: str
@@ -50,6 +57,24 @@ class SavedAction(_Strict):
     set_tags: dict[str, str] = {}
     remove_tag_keys: list[str] = []
     importing: bool = False
+    model: str | None = None
+    model_arn: str | None = None
+
+    def decision(self) -> tuple[Any, ...]:
+        """What the action does, without the words that explain it (a reason may name a
+        status that moved on, as an import finishing)."""
+        return (
+            self.action,
+            self.kind,
+            self.name,
+            self.arn,
+            self.manifest,
+            self.source,
+            self.set_tags,
+            self.remove_tag_keys,
+            self.model,
+            self.model_arn,
+        )
 
 
 class Snapshot(_Strict):
@@ -72,29 +97,40 @@ class PlanFile(_Strict):
 
 @dataclass(frozen=True)
 class SavedPlan:
-    """A plan read back from a file, ready to check against the account and execute."""
+    """A plan read back from a file, ready to check against the account and execute.
+
+    ``desired`` is rebuilt from the manifests the file saved; ``actions`` are the file's, to
+    be compared with the plan made again, never executed as they are.
+    """
 
     plan: Plan
     region: str
     declared: int
     snapshot: Snapshot
-    names: frozenset[str]
+    names: frozenset[ResourceKey]
+    desired: DesiredState
+    actions: tuple[SavedAction, ...]
 
 
-def snapshot(observed: ObservedState, scope: str, names: Iterable[str]) -> Snapshot:
+def _label(key: ResourceKey) -> str:
+    """How a snapshot keys a resource: a model by its bare name, as version 1 did."""
+    return key.name if key.kind is Kind.CUSTOM_MODEL else str(key)
+
+
+def snapshot(observed: ObservedState, scope: str, names: Iterable[ResourceKey]) -> Snapshot:
     """The part of the account a plan relies on."""
-    wanted = frozenset(names)
+    wanted = {_label(k) for k in names}
     models = {
-        m.name: SavedModel(arn=m.arn, status=m.status, tags=dict(sorted(m.tags.items())))
-        for m in observed.models
-        if m.is_managed_by(scope) or m.name in wanted
+        _label(r.key): SavedModel(arn=r.arn, status=r.status, tags=dict(sorted(r.tags.items())))
+        for r in observed.resources
+        if r.is_managed_by(scope) or _label(r.key) in wanted
     }
     return Snapshot(models=models, absent=sorted(wanted - models.keys()))
 
 
 def dumps(plan: Plan, region: str, desired: DesiredState, observed: ObservedState) -> str:
     """The saved-plan document for ``plan``."""
-    names = [m.name for m in desired.models]
+    names = [r.key for r in desired.resources]
     document = PlanFile(
         format=FORMAT,
         version=VERSION,
@@ -102,7 +138,7 @@ def dumps(plan: Plan, region: str, desired: DesiredState, observed: ObservedStat
         scope=plan.scope,
         region=region,
         manifests={"files": list(desired.files), "digest": _digest(desired)},
-        declared=len(desired.models),
+        declared=len(desired.resources),
         observed=snapshot(observed, plan.scope, names),
         actions=[_saved_action(a) for a in plan.actions],
         summary=plan.summary(),
@@ -119,14 +155,54 @@ def load(path: Path) -> SavedPlan:
         raise UsageError(f"{path}: cannot read the plan file: {e.strerror}") from e
     except (ValidationError, ValueError) as e:
         raise UsageError(f"{path}: not a saved plan of this version ({_first_error(e)})") from e
-    names = frozenset(a.name for a in actions if a.declared) | frozenset(document.observed.absent)
+    declared = [a.declared for a in actions if a.declared is not None]
+    absent = frozenset(ResourceKey.parse(n) for n in document.observed.absent)
     return SavedPlan(
         plan=Plan(scope=document.scope, actions=actions),
         region=document.region,
         declared=document.declared,
         snapshot=document.observed,
-        names=names,
+        names=frozenset(d.key for d in declared) | absent,
+        desired=desired_state(declared, files=tuple(document.manifests.get("files", []))),
+        actions=tuple(document.actions),
     )
+
+
+def check_rederived(saved: SavedPlan, fresh: Plan) -> None:
+    """Refuse unless the plan made now from the saved manifests is exactly the saved one.
+
+    An action added to the file, an ARN or an action kind changed in it, a manifest edited:
+    each is a difference, listed, and nothing is changed.
+    """
+    now = [_saved_action(a) for a in fresh.actions]
+    before = {(a.kind, a.name): a for a in saved.actions}
+    after = {(a.kind, a.name): a for a in now}
+    changes = []
+    if len(saved.actions) != len(before) or saved.declared != len(saved.desired.resources):
+        changes.append("the file lists one resource twice, or a manifest is missing from it")
+    for key in sorted(before.keys() | after.keys(), key=lambda k: (k[0].rank, k[1])):
+        old, new = before.get(key), after.get(key)
+        label = _label(ResourceKey(*key))
+        if new is None:
+            assert old is not None
+            changes.append(
+                f"{label}: the file holds a {old.action.value} that planning now does not"
+            )
+        elif old is None:
+            changes.append(f"{label}: planning now gives a {new.action.value} the file lacks")
+        elif old.decision() != new.decision():
+            changes.append(f"{label}: the file says {_said(old)}, planning now says {_said(new)}")
+    if changes:
+        listed = "\n".join(f"  - {c}" for c in changes)
+        raise StalePlanError(
+            f"{listed}\nthe saved plan does not match the plan made again from its own "
+            f"manifests and the account ({len(changes)} difference(s)): the file was altered "
+            "or the account moved; nothing was changed. Make a new plan"
+        )
+
+
+def _said(action: SavedAction) -> str:
+    return f"{action.action.value} (arn {action.arn})"
 
 
 def check_fresh(saved: SavedPlan, observed: ObservedState, scope: str, region: str) -> None:
@@ -184,6 +260,7 @@ def _saved_action(action: Action) -> SavedAction:
     declared = action.declared
     return SavedAction(
         action=action.kind,
+        kind=action.resource,
         name=action.name,
         arn=action.arn,
         reason=action.reason,
@@ -192,17 +269,22 @@ def _saved_action(action: Action) -> SavedAction:
         set_tags=dict(action.set_tags),
         remove_tag_keys=list(action.remove_tag_keys),
         importing=action.importing,
+        model=action.model,
+        model_arn=action.model_arn,
     )
 
 
 def _action(saved: SavedAction) -> Action:
-    declared = None
+    declared: DeclaredResource | None = None
     if saved.manifest is not None:
-        manifest = CustomModelManifest.model_validate(saved.manifest)
+        manifest = Manifest.validate_python(saved.manifest)
+        if manifest.kind != saved.kind or manifest.metadata.name != saved.name:
+            raise ValueError(f"{saved.kind}/{saved.name}: its manifest names another resource")
         file, _, line = (saved.source or ":0").rpartition(":")
-        declared = DeclaredModel(manifest=manifest, file=file, line=int(line or 0))
+        declared = Declared(manifest=manifest, file=file, line=int(line or 0))
     return Action(
         kind=saved.action,
+        resource=saved.kind,
         name=saved.name,
         reason=saved.reason,
         arn=saved.arn,
@@ -210,6 +292,8 @@ def _action(saved: SavedAction) -> Action:
         set_tags=tuple(saved.set_tags.items()),
         remove_tag_keys=tuple(saved.remove_tag_keys),
         importing=saved.importing,
+        model=saved.model,
+        model_arn=saved.model_arn,
     )
 
 
@@ -221,6 +305,6 @@ def _first_error(error: ValueError) -> str:
 
 
 def _digest(desired: DesiredState) -> str:
-    manifests = [m.manifest.model_dump(mode="json") for m in desired.models]
+    manifests = [m.manifest.model_dump(mode="json") for m in desired.resources]
     encoded = json.dumps(manifests, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()

@@ -23,6 +23,14 @@ def read_and_plan(
 ) -> tuple[Plan, ObservedState]:
     """The plan for ``desired``, every change decided on authoritative tags."""
     observed = reader.read([r.key for r in desired.resources])
+    return decide(reader, desired, observed, scope)
+
+
+def decide(
+    reader: AccountReader, desired: DesiredState, observed: ObservedState, scope: str
+) -> tuple[Plan, ObservedState]:
+    """Plan, then read per resource the tags of whatever the plan would change (and, when a
+    model would go, each deployment's pending update), and plan again on those."""
     first = plan(desired, observed, scope)
     changing = [a.arn for a in first.actions if a.arn and a.kind is not ActionKind.NOOP]
     confirmed = reader.confirm(observed, changing)
@@ -46,3 +54,9 @@ def read_for_saved(reader: AccountReader, saved: SavedPlan) -> ObservedState:
     observed = reader.read(saved.names)
     changing = [a.arn for a in saved.plan.actions if a.arn and a.kind is not ActionKind.NOOP]
     return reader.confirm(observed, changing)
+
+
+def rederive(reader: AccountReader, saved: SavedPlan, observed: ObservedState, scope: str) -> Plan:
+    """The plan made again now from the manifests a saved plan holds, every change decided
+    on tags read from the resource itself (never on the file's word, nor the index's)."""
+    return decide(reader, saved.desired, observed, scope)[0]
