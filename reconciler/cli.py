@@ -10,6 +10,7 @@ them, so ``--help`` starts fast.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -253,25 +254,53 @@ def _add_commitment_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# Every numeric option: (lowest, highest, whether the lowest itself is allowed), all finite.
+_RANGES: dict[str, tuple[float, float, bool]] = {
+    "concurrency": (1, 64, True),
+    "max_rps": (0, math.inf, True),
+    "connect_timeout": (0, math.inf, False),
+    "read_timeout": (0, math.inf, False),
+    "max_delete_percent": (0, 100, True),
+    "timeout": (0, math.inf, False),
+    "interval": (0, math.inf, False),
+    "metrics_port": (0, 65535, True),
+}
+
+
 def _check_globals(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
-    """Refuse unusable global options before any work; resolve the scope once."""
+    """Refuse unusable options before any work; resolve the scope once."""
     args.scope = _scope(args, environ)
-    if not 1 <= args.concurrency <= 64:
-        raise UsageError(f"--concurrency must be between 1 and 64, got {args.concurrency}")
-    if args.max_rps < 0:
-        raise UsageError(f"--max-rps must be 0 (no limit) or more, got {args.max_rps:g}")
-    for option in ("connect_timeout", "read_timeout"):
-        value = getattr(args, option)
-        if not value > 0:
-            flag = "--" + option.replace("_", "-")
-            raise UsageError(f"{flag} must be a positive number of seconds, got {value:g}")
+    for option, (low, high, inclusive) in _RANGES.items():
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        above = value >= low if inclusive else value > low
+        if not (math.isfinite(value) and above and value <= high):
+            raise UsageError(
+                f"--{option.replace('_', '-')} {_range_text(low, high, inclusive)}, got {value:g}"
+            )
+
+
+def _range_text(low: float, high: float, inclusive: bool) -> str:
+    if high == math.inf:
+        return f"must be a finite number {'of at least' if inclusive else 'above'} {low:g}"
+    return f"must be between {low:g} and {high:g}"
 
 
 def _scope(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
-    scope: str = args.scope or environ.get("RECONCILER_SCOPE") or "default"
+    """The scope: ``--scope``, else ``RECONCILER_SCOPE``, else ``default``. An explicit empty
+    one (an unset CI variable) is an error, never a fall-back to another scope."""
+    if args.scope is not None:
+        scope, source = str(args.scope), "--scope"
+    elif "RECONCILER_SCOPE" in environ:
+        scope, source = environ["RECONCILER_SCOPE"], "RECONCILER_SCOPE"
+    else:
+        return "default"
+    if not scope.strip():
+        raise UsageError(f"{source} is empty (an unset variable?); name the scope this run manages")
     if re.fullmatch(_SCOPE_PATTERN, scope) is None:
         raise UsageError(
-            f"scope {scope!r} must be 1 to 256 letters, digits, spaces or ._:/=+@- "
+            f"{source} {scope!r} must be 1 to 256 letters, digits, spaces or ._:/=+@- "
             "(it is written as a tag value)"
         )
     return scope

@@ -109,8 +109,6 @@ def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from reconciler.aws.readiness import Clock
     from reconciler.plan import check_commitments
 
-    if not args.timeout > 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     saved = _saved_plan(args)
     desired = None if saved else _load(args)
     with connect(args, environ) as account:
@@ -180,8 +178,6 @@ def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from reconciler.metrics import Metrics
     from reconciler.watch import Watcher, WatchOptions
 
-    if not args.interval > 0:
-        raise UsageError(f"--interval must be a positive number of seconds, got {args.interval:g}")
     options = WatchOptions(
         paths=tuple(args.paths or DEFAULT_PATHS),
         scope=args.scope,
@@ -210,9 +206,14 @@ def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         )
         server = None
         if args.metrics_port is not None:
-            server = HealthServer(
-                args.metrics_port, metrics.registry, watcher.healthy, lambda: watcher.ready
-            )
+            try:
+                server = HealthServer(
+                    args.metrics_port, metrics.registry, watcher.healthy, lambda: watcher.ready
+                )
+            except OSError as e:
+                raise UsageError(
+                    f"--metrics-port {args.metrics_port}: cannot listen there ({e.strerror})"
+                ) from e
         where = f"{', '.join(options.paths)} for scope {options.scope!r} in {account.region}"
         logs.event(logger, logging.INFO, "started", f"watching {where}")
         try:

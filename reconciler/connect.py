@@ -37,7 +37,7 @@ def connect(
     if not args.sandbox:
         yield Account(settings(args, environ), on_attempt, on_throttle)
         return
-    region = args.region or environ.get("AWS_REGION") or SANDBOX_REGION
+    region = _region(args, environ) or environ.get("AWS_DEFAULT_REGION") or SANDBOX_REGION
     state = Path(
         args.sandbox_state or environ.get("RECONCILER_SANDBOX_STATE", DEFAULT_SANDBOX_STATE)
     )
@@ -56,7 +56,7 @@ def settings(
     """The client settings the global options ask for (``local``: for the sandbox, which has
     no profile or endpoint of its own)."""
     return AwsSettings(
-        region=region or args.region,
+        region=region or _region(args, environ),
         profile=None if local else args.profile,
         endpoint_url=None if local else args.endpoint_url,
         concurrency=args.concurrency,
@@ -65,6 +65,13 @@ def settings(
         read_timeout=args.read_timeout,
         max_rps=args.max_rps,
     )
+
+
+def _region(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    """``--region``, then ``AWS_REGION`` (as the AWS CLI v2 and the SDKs in Lambda, ECS and
+    EKS read it); else None, and botocore goes on with ``AWS_DEFAULT_REGION``, the profile."""
+    region: str | None = args.region or environ.get("AWS_REGION") or None
+    return region
 
 
 def max_attempts(environ: Mapping[str, str]) -> int:

@@ -26,7 +26,7 @@ from reconciler.desired import (
     Manifest,
     desired_state,
 )
-from reconciler.errors import ManifestError, Problem, SourceError
+from reconciler.errors import ManifestError, Problem, SourceError, UsageError
 from reconciler.identity import Kind
 from reconciler.yamlnodes import Document, YamlError, load_documents
 
@@ -65,6 +65,10 @@ def find_files(paths: Sequence[str]) -> list[Path | Problem]:
     found: dict[Path, Path] = {}
     problems: list[Problem] = []
     for raw in paths:
+        if not raw.strip():
+            raise UsageError(
+                "an empty PATH was given (an unset variable?); name the manifests folder"
+            )
         path = Path(raw)
         if not path.exists():
             raise SourceError(f"{raw}: no such file or folder (a missing source is never empty)")
@@ -95,9 +99,9 @@ def _walk(folder: Path) -> Iterator[tuple[Path, Path] | Problem]:
             dirs.clear()
             continue
         seen.add((info.st_dev, info.st_ino))
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if d != ".git")  # a checkout's git folder
         for name in sorted(names):
-            if name.endswith(MANIFEST_SUFFIXES):
+            if name.lower().endswith(MANIFEST_SUFFIXES):
                 yield _entry(Path(root, name), real, folder, top)
 
 

@@ -159,7 +159,7 @@ def from_api(
     """Build an ObservedResource from a ``ListCustomModels`` summary and its ``tags`` list."""
     return ObservedResource(
         arn=str(summary["modelArn"]),
-        name=str(summary["modelName"]),
+        name=str(summary.get("modelName", "")),
         status=str(summary.get("modelStatus", STATUS_ACTIVE)),
         tags=_tags(tags),
         owner_account_id=str(summary.get("ownerAccountId", "")),

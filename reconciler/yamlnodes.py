@@ -25,6 +25,10 @@ _SCALAR_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")
 )
 _MAP_TAG = "tag:yaml.org,2002:map"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+# Tag keys and values are strings as written: ``yes: on`` is the tag "yes" = "on", and
+# ``1.10:`` the key "1.10", not YAML 1.1's True or 1.1.
+_TEXT_MAPPINGS = frozenset({("spec", "tags")})
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 # An alias may repeat a node, but expanding a document to many times its own size is an attack.
 _EXPANSION_FLOOR = 2_000
@@ -81,6 +85,8 @@ def load_documents(text: str) -> Iterator[Document]:
         line = mark.line + 1 if mark is not None else 1
         if e.problem == _LIBYAML_TOO_DEEP:
             raise YamlError(line, _TOO_DEEP) from e
+        if _tab_indented(text, line):
+            raise YamlError(line, "a tab in indentation; YAML indents with spaces only") from e
         raise YamlError(line, f"malformed YAML: {e.problem or e.context}") from e
     except yaml.reader.ReaderError as e:
         line = text.count("\n", 0, e.position) + 1
@@ -90,6 +96,14 @@ def load_documents(text: str) -> Iterator[Document]:
         raise YamlError(1, f"malformed YAML: {e}") from e
     except RecursionError as e:
         raise YamlError(1, _TOO_DEEP) from e
+
+
+def _tab_indented(text: str, line: int) -> bool:
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return False
+    row = lines[line - 1]
+    return "\t" in row[: len(row) - len(row.lstrip(" \t"))]
 
 
 class _Converter:
@@ -111,6 +125,8 @@ class _Converter:
         if node.tag == _STR_TAG:
             # Most values: a string scalar is its own value (what SafeConstructor returns).
             return node.value
+        if node.tag == _MERGE_TAG:
+            raise YamlError(line, "merge keys (<<) are not supported; write the keys out")
         if node.tag not in _SCALAR_TAGS:
             raise YamlError(line, f"YAML tag {node.tag!r} is not allowed in a manifest")
         try:
@@ -135,16 +151,33 @@ class _Converter:
         if node.tag != _MAP_TAG:
             raise YamlError(node.start_mark.line + 1, f"YAML tag {node.tag!r} is not allowed")
         result: dict[Any, Any] = {}
+        as_text = path in _TEXT_MAPPINGS
         for key_node, value_node in node.value:
-            key = self.convert(key_node, path, depth + 1)
+            key = self._text(key_node) if as_text else self.convert(key_node, path, depth + 1)
             key_line = key_node.start_mark.line + 1
             if isinstance(key, dict | list):
                 raise YamlError(key_line, "a mapping key must be a plain value")
             if key in result:
                 raise YamlError(key_line, f"duplicate key {key!r}")
             self.lines[(*path, key)] = key_line
-            result[key] = self.convert(value_node, (*path, key), depth + 1)
+            if as_text and isinstance(value_node, yaml.ScalarNode):
+                result[key] = self._text(value_node)
+            else:
+                result[key] = self.convert(value_node, (*path, key), depth + 1)
         return result
+
+    def _text(self, node: yaml.Node) -> Any:
+        """A scalar as the user wrote it (no YAML 1.1 booleans, numbers or dates)."""
+        self._count(node)
+        if not isinstance(node, yaml.ScalarNode):
+            raise YamlError(node.start_mark.line + 1, "a mapping key must be a plain value")
+        if node.tag == _MERGE_TAG:
+            raise YamlError(
+                node.start_mark.line + 1, "merge keys (<<) are not supported; write the keys out"
+            )
+        if node.tag not in _SCALAR_TAGS:
+            raise YamlError(node.start_mark.line + 1, f"YAML tag {node.tag!r} is not allowed")
+        return node.value
 
     def _sequence(self, node: yaml.SequenceNode, path: Path, depth: int) -> list[Any]:
         if node.tag != _SEQ_TAG:

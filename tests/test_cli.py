@@ -472,7 +472,7 @@ def test_a_refused_bulk_read_falls_back_with_one_warning(
     assert run.err == (
         "warning: GetResources failed: AccessDeniedException: the credentials lack the IAM "
         "permission tag:GetResources (Injected AccessDeniedException for GetResources.); "
-        "reading each model's tags instead (--tag-reads per-model)\n"
+        "reading each resource's tags instead (--tag-reads per-model)\n"
     )
     emulator.backend.fail_next("GetResources", "AccessDeniedException")
     run = cli("plan", "--tag-reads", "tagging-api", str(repo))

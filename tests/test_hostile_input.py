@@ -557,7 +557,7 @@ def test_unicode_lookalikes_in_names_are_refused(
         ("ideographic space in a tag value", "team", "a\u3000b"),
     ],
 )
-def test_unicode_lookalikes_in_tags_are_refused(  # noqa: PLR0917
+def test_unicode_lookalikes_in_tags_are_refused(
     worker: Worker, emulator: Any, tmp_path: Path, case: str, key: str, value: str
 ) -> None:
     path = write(tmp_path, "a.yaml", manifest("alpha", tags={key: value}))

@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -216,7 +217,8 @@ def test_wrong_type(tmp_path: Path) -> None:
 
 
 def test_number_where_a_string_is_required(tmp_path: Path) -> None:
-    file = write(tmp_path / "a.yaml", manifest("alpha", extra="  tags:\n    team: 42\n"))
+    # A tag value is text as written (``team: 42`` is "42"); a list is not a string.
+    file = write(tmp_path / "a.yaml", manifest("alpha", extra="  tags:\n    team: [42]\n"))
     problem = only_problem(file)
     assert (problem.line, problem.path) == (10, "spec.tags.team")
     assert "valid string" in problem.message
@@ -481,7 +483,63 @@ def test_tag_limit_is_reported_alongside_other_problems(tmp_path: Path) -> None:
 
 
 def test_impossible_date_is_a_problem_at_its_line(tmp_path: Path) -> None:
-    file = write(tmp_path / "a.yaml", manifest("alpha", extra="  tags:\n    expires: 2024-02-30\n"))
+    # (Under spec.tags it would be the text "2024-02-30", as written.)
+    file = write(tmp_path / "a.yaml", manifest("alpha", extra="  deletionPolicy: 2024-02-30\n"))
     other = write(tmp_path / "b.yaml", manifest("a--b"))
     found = {(p.file, p.line) for p in problems_of(tmp_path)}
-    assert found == {(str(file), 10), (str(other), 4)}
+    assert found == {(str(file), 9), (str(other), 4)}
+
+
+# --- suffixes, hidden folders, empty PATHs, tag keys as written ------------------------------
+
+
+def test_upper_case_suffixes_are_read(tmp_path: Path) -> None:
+    write(tmp_path / "a.YAML", manifest("alpha"))
+    write(tmp_path / "b.Yml", manifest("beta"))
+    assert [m.name for m in manifests.load([str(tmp_path)]).models] == ["alpha", "beta"]
+
+
+def test_a_git_folder_is_skipped_but_other_hidden_folders_are_read(tmp_path: Path) -> None:
+    write(tmp_path / ".git" / "x.yaml", "not: a manifest")
+    write(tmp_path / ".config" / "c.yaml", manifest("gamma"))
+    assert [m.name for m in manifests.load([str(tmp_path)]).models] == ["gamma"]
+
+
+def test_an_upper_case_manifest_is_planned_not_pruned(cli: Any, tmp_path: Path) -> None:
+    write(tmp_path / "a.yaml", manifest("alpha"))
+    write(tmp_path / "b.YML", manifest("beta"))
+    assert cli("apply", str(tmp_path)).code == 0
+    run = cli("plan", str(tmp_path), "--output", "json")
+    assert {a["name"]: a["action"] for a in run.json()["actions"]} == {
+        "alpha": "noop",
+        "beta": "noop",
+    }
+
+
+def test_tag_keys_and_values_are_strings_as_written(tmp_path: Path) -> None:
+    text = manifest("alpha") + "  tags:\n    yes: on\n    1.10: x\n    2024-01-01: '1'\n"
+    write(tmp_path / "a.yaml", text)
+    [model] = manifests.load([str(tmp_path)]).models
+    assert model.spec.tags == {"yes": "on", "1.10": "x", "2024-01-01": "1"}
+
+
+def test_tags_as_written_reach_the_model(cli: Any, tmp_path: Path, emulator: Any) -> None:
+    write(tmp_path / "a.yaml", manifest("alpha") + "  tags:\n    yes: on\n    1.10: x\n")
+    assert cli("apply", str(tmp_path)).code == 0
+    from tests.helpers import models
+
+    tags = models(emulator.client())["alpha"]["tags"]
+    assert (tags["yes"], tags["1.10"]) == ("on", "x")
+
+
+def test_merge_keys_and_tabs_get_plain_messages(tmp_path: Path) -> None:
+    write(tmp_path / "a.yaml", manifest("alpha") + "  tags:\n    <<: {team: a}\n")
+    write(
+        tmp_path / "b.yaml",
+        "apiVersion: bedrock.gitops/v1\nkind: CustomModel\nmetadata:\n\tname: b\n",
+    )
+    with pytest.raises(ManifestError) as caught:
+        manifests.load([str(tmp_path)])
+    messages = {(Path(p.file).name, p.line): p.message for p in caught.value.problems}
+    assert messages[("a.yaml", 10)] == "merge keys (<<) are not supported; write the keys out"
+    assert messages[("b.yaml", 4)] == "a tab in indentation; YAML indents with spaces only"

@@ -579,7 +579,7 @@ def seed_deletable(cli: Cli, emulator: Any, folder: Path) -> dict[str, str]:
     ],
     ids=["read-timeout", "dropped"],
 )
-def test_a_broken_network_mid_read_fails_clearly_and_deletes_nothing(  # noqa: PLR0917
+def test_a_broken_network_mid_read_fails_clearly_and_deletes_nothing(
     cli: Cli,
     emulator: Any,
     tmp_path: Path,

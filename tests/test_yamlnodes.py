@@ -117,15 +117,23 @@ def test_duplicate_top_level_keys() -> None:
         ("a: 'unterminated\n", 2),
         ("a: 1\n---\nb: {\n", 4),
         ("a: *nowhere\n", 1),
-        ("\t- x\n", 1),
     ],
-    ids=["open-flow", "bad-indent", "open-quote", "second-doc", "undefined-alias", "tab-indent"],
+    ids=["open-flow", "bad-indent", "open-quote", "second-doc", "undefined-alias"],
 )
 def test_malformed_yaml(text: str, line: int) -> None:
     error = refused(text)
     assert error.message.startswith("malformed YAML: ")
     assert error.line == line
     assert str(error) == f"line {line}: {error.message}"
+
+
+@pytest.mark.parametrize(("text", "line"), [("\t- x\n", 1), ("a:\n  b: 1\n \tc: 2\n", 3)])
+def test_a_tab_in_indentation_says_so(text: str, line: int) -> None:
+    error = refused(text)
+    assert (error.line, error.message) == (
+        line,
+        "a tab in indentation; YAML indents with spaces only",
+    )
 
 
 def test_documents_before_a_malformed_one_are_yielded_first() -> None:

@@ -12,6 +12,7 @@ passed to ``reader``, ``executor`` and ``waiter``.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -102,7 +103,16 @@ def _session(settings: AwsSettings) -> Any:
     try:
         return boto3.session.Session(profile_name=settings.profile, region_name=settings.region)
     except botocore.exceptions.ProfileNotFound as e:
-        raise CloudError(f"AWS profile {settings.profile!r} is not in the AWS config files") from e
+        name = e.kwargs.get("profile") or settings.profile
+        source = "--profile" if settings.profile else "AWS_PROFILE"
+        files = (
+            os.environ.get("AWS_CONFIG_FILE", "~/.aws/config")
+            + ", "
+            + os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
+        )
+        raise CloudError(
+            f"AWS profile {name!r} (from {source}) is not in the AWS config files ({files})"
+        ) from e
     except (botocore.exceptions.BotoCoreError, ValueError) as e:
         raise CloudError(f"cannot set up the AWS client: {e}") from e
 

@@ -120,7 +120,9 @@ class Readiness:
             answer = describe(self.client, gate.kind, gate.arn, gate.name)
         except CloudError:
             return None
-        return None if answer is None else FROM_API[gate.kind](answer, [])
+        if answer is None:
+            return None
+        return FROM_API[gate.kind]({APIS[gate.kind].arn_key: gate.arn, **answer}, [])
 
 
 def _needs_details(found: ObservedResource) -> bool:

@@ -9,7 +9,9 @@ import contextlib
 import fcntl
 import json
 import os
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -125,18 +127,61 @@ def running(state_file: Path, region: str) -> Iterator[None]:
                 _write_state(state_file, dump_state())
 
 
+ENV_LOCK_SECONDS = "RECONCILER_SANDBOX_LOCK_SECONDS"
+DEFAULT_LOCK_SECONDS = 30.0
+
+
+def lock_seconds_from_env() -> float:
+    """How long a command waits for another's sandbox lock (``watch --sandbox`` holds it)."""
+    raw = os.environ.get(ENV_LOCK_SECONDS, "").strip()
+    try:
+        seconds = float(raw) if raw else DEFAULT_LOCK_SECONDS
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise SandboxError(f"{ENV_LOCK_SECONDS} must be a number of seconds >= 0, got {raw!r}")
+    return seconds
+
+
 @contextlib.contextmanager
 def _exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold the state file's lock; wait for another holder, saying so, for a bounded time."""
     try:
-        handle = path.open("a")
+        handle = path.open("a+")
     except OSError as e:
         raise SandboxStateError(f"cannot open the lock file {path}: {e}") from e
     with handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        _acquire(handle, path, lock_seconds_from_env())
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
         try:
             yield
         finally:
+            handle.truncate(0)
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _acquire(handle: Any, path: Path, patience: float) -> None:
+    deadline = time.monotonic() + patience
+    told = False
+    while True:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        holder = path.read_text().strip() or "unknown"
+        if time.monotonic() >= deadline:
+            raise SandboxError(
+                f"the sandbox state is locked by pid {holder} (a running watch --sandbox?); "
+                f"gave up after {patience:g} s. Stop it, or set {ENV_LOCK_SECONDS}"
+            )
+        if not told:
+            print(f"waiting for the sandbox state lock held by pid {holder}", file=sys.stderr)
+            told = True
+        time.sleep(0.1)
 
 
 @contextlib.contextmanager

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from reconciler import manifests
 from reconciler.aws import executor
 from reconciler.aws.creates import create_request, request_token
@@ -101,3 +103,14 @@ def test_deleting_a_model_already_gone_is_done(emulator: Any, tmp_path: Path) ->
     [result] = executor.apply(Plan(SCOPE, (delete,)), client).results
     assert result.outcome is Outcome.DONE, result.error
     assert emulator.backend.calls["DeleteCustomModel"] == 1
+
+
+def test_a_plan_with_an_error_action_is_refused_before_any_call(emulator: Any) -> None:
+    from reconciler.errors import UnsafePlanError
+
+    delete = Action(ActionKind.DELETE, "keep", "no manifest declares it any more", "arn:x")
+    conflict = Action(ActionKind.CONFLICT, "taken", "the name is taken", "arn:y")
+    before = sum(emulator.backend.calls.values())
+    with pytest.raises(UnsafePlanError, match="conflict CustomModel/taken"):
+        executor.apply(Plan(SCOPE, (delete, conflict)), emulator.client())
+    assert sum(emulator.backend.calls.values()) == before

@@ -8,12 +8,15 @@ from typing import Any
 import boto3
 import pytest
 
-from reconciler.aws import reader as reader_module
+from reconciler.aws import apis
 from reconciler.aws.reader import AccountReader, TagReads
 from reconciler.errors import CloudError
 from reconciler.observed import TAG_MANAGED_BY, TAG_SPEC_HASH, TagSource
 
 SCOPE = "default"
+
+# Every read lists the serving resources beside the models: one page each when they are few.
+SERVING_LISTS = {"ListProvisionedModelThroughputs": 1, "ListCustomModelDeployments": 1}
 
 
 def tagging_client(emulator: Any) -> Any:
@@ -70,7 +73,11 @@ def by_name(state: Any) -> dict[str, Any]:
 def test_the_index_reads_the_scopes_tags_in_one_page(emulator: Any, account: Any) -> None:
     state = reader(emulator, TagReads.TAGGING_API).read(declared=["m1", "m2"])
     models = by_name(state)
-    assert dict(emulator.backend.calls) == {"ListCustomModels": 1, "GetResources": 1}
+    assert dict(emulator.backend.calls) == {
+        **SERVING_LISTS,
+        "ListCustomModels": 1,
+        "GetResources": 1,
+    }
     assert {n: m.tags_from for n, m in models.items()} == {
         "m1": TagSource.INDEX,
         "m2": TagSource.INDEX,
@@ -93,7 +100,11 @@ def test_a_declared_name_missing_from_the_index_is_read_per_model(
 
 def test_per_model_reads_every_models_tags(emulator: Any, account: Any) -> None:
     models = by_name(reader(emulator, TagReads.PER_MODEL).read())
-    assert dict(emulator.backend.calls) == {"ListCustomModels": 1, "ListTagsForResource": 4}
+    assert dict(emulator.backend.calls) == {
+        **SERVING_LISTS,
+        "ListCustomModels": 1,
+        "ListTagsForResource": 4,
+    }
     assert {m.tags_from for m in models.values()} == {TagSource.MODEL}
     assert models["theirs"].managed_by == "other"
 
@@ -112,13 +123,17 @@ def test_the_list_takes_a_thousand_models_a_page_the_index_a_hundred(
     state = reader(emulator).read()
     assert len(state.models) == many
     assert {m.tags_from for m in state.models} == {TagSource.INDEX}
-    assert dict(emulator.backend.calls) == {"ListCustomModels": 1, "GetResources": 3}
+    assert dict(emulator.backend.calls) == {
+        **SERVING_LISTS,
+        "ListCustomModels": 1,
+        "GetResources": 3,
+    }
 
 
 def test_every_page_of_the_list_is_read(
     emulator: Any, many: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(reader_module, "LIST_PAGE_SIZE", 100)
+    monkeypatch.setattr(apis, "LIST_PAGE_SIZE", 100)
     state = reader(emulator, TagReads.PER_MODEL).read()
     assert sorted(m.name for m in state.models) == [f"m{i:03d}" for i in range(many)]
     assert emulator.backend.calls["ListCustomModels"] == 3
@@ -139,7 +154,7 @@ def test_auto_falls_back_to_per_model_once_with_one_warning(emulator: Any, accou
         "GetResources failed: AccessDeniedException: the credentials lack the IAM permission "
         "tag:GetResources"
     )
-    assert warning.endswith("; reading each model's tags instead (--tag-reads per-model)")
+    assert warning.endswith("; reading each resource's tags instead (--tag-reads per-model)")
 
 
 def test_tagging_api_mode_never_falls_back(emulator: Any, account: Any) -> None:
