@@ -29,6 +29,10 @@ def list_pages_for(count: int) -> int:
     return max(1, math.ceil(count / LIST_PAGE_SIZE))
 
 
+# A models-only account still lists its (no) throughputs and deployments: one page each.
+SERVING_LIST_PAGES = {"ListCustomModelDeployments": 1, "ListProvisionedModelThroughputs": 1}
+
+
 def model_name(index: int) -> str:
     return f"bench-model-{index:05d}"
 

@@ -52,11 +52,9 @@ def cmd_validate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def cmd_schema(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from reconciler.desired import Manifest
+    from reconciler.desired import json_schema
 
-    schema = Manifest.json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    print(json.dumps(schema, indent=2))
+    print(json.dumps(json_schema(), indent=2))
     return EXIT_OK
 
 
@@ -107,7 +105,7 @@ def _discard(out: Path | None, why: str) -> None:
 def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from reconciler.aws import executor, waiter
     from reconciler.aws.readiness import Clock
-    from reconciler.plan import check_commitments
+    from reconciler.plan import check_commitments, label
 
     saved = _saved_plan(args)
     desired = None if saved else _load(args)
@@ -132,7 +130,7 @@ def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     _emit(args, environ, _report_views(report, account.region))
     _note_throttles(account)
     if report.deferred:
-        names = ", ".join(str(r.action.key) for r in report.deferred)
+        names = ", ".join(label(r.action) for r in report.deferred)
         print(
             f"note: {len(report.deferred)} action(s) deferred until what they wait for is "
             f"ready ({names}); run apply again then, or use apply --wait",

@@ -356,6 +356,33 @@ Manifest: TypeAdapter[AnyManifest] = TypeAdapter(
     Annotated[AnyManifest, Field(discriminator="kind")]
 )
 
+def json_schema() -> dict[str, Any]:
+    """The manifests' JSON Schema: each kind's document, chosen by ``kind``.
+
+    pydantic writes the union as ``oneOf`` with an OpenAPI discriminator, which JSON Schema
+    validators (and editors) ignore, so a mistake reads "not valid under any of the given
+    schemas"; ``if kind is K then K's schema`` points at the field instead.
+    """
+    union = Manifest.json_schema()
+    branches = []
+    for kind, ref in union["discriminator"]["mapping"].items():
+        branches.append(
+            {
+                "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+                "then": {"$ref": ref},
+            }
+        )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "bedrock.gitops/v1 manifest",
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {"kind": {"enum": list(KINDS)}},
+        "allOf": branches,
+        "$defs": union["$defs"],
+    }
+
+
 M_co = TypeVar("M_co", bound=AnyManifest, covariant=True)
 
 

@@ -457,7 +457,7 @@ def check_deletion_budget(
     Applies once at least BUDGET_MIN_MANAGED resources are managed, as octoDNS does for records.
     """
     managed = sum(a.kind in _MANAGED for a in result.actions)
-    doomed = [str(_label(a)) for a in result.actions if a.kind in DESTRUCTIVE]
+    doomed = [str(label(a)) for a in result.actions if a.kind in DESTRUCTIVE]
     if force or managed < BUDGET_MIN_MANAGED or not doomed:
         return
     share = 100.0 * len(doomed) / managed
@@ -476,7 +476,7 @@ def check_empty_source(result: Plan, declared: int, allow_empty: bool) -> None:
     prunes = [a for a in result.actions if a.kind in PRUNES]
     if declared or not prunes or allow_empty:
         return
-    names = ", ".join(_label(a) for a in prunes[:5]) + (", ..." if len(prunes) > 5 else "")
+    names = ", ".join(label(a) for a in prunes[:5]) + (", ..." if len(prunes) > 5 else "")
     raise UnsafePlanError(
         f"no manifest is declared, and the plan would remove all {len(prunes)} managed "
         f"{_noun(result)} ({names}); refusing. Check the checkout, or pass --allow-empty to mean it"
@@ -488,7 +488,7 @@ def check_no_errors(result: Plan) -> None:
     (its deletes could run while the create meant to replace them cannot)."""
     if not result.errors:
         return
-    listed = "\n".join(f"  ! {a.kind.value} {_label(a)}: {a.reason}" for a in result.errors)
+    listed = "\n".join(f"  ! {a.kind.value} {label(a)}: {a.reason}" for a in result.errors)
     raise UnsafePlanError(
         f"{listed}\nthe plan holds {len(result.errors)} action(s) that cannot be applied "
         "(conflict or blocked); refusing the whole plan, nothing was changed"
@@ -500,7 +500,7 @@ def check_commitments(result: Plan, allowed: bool) -> None:
     cautions = result.cautions
     if allowed or not cautions:
         return
-    listed = "\n".join(f"  - {_label(a)}: {a.caution}" for a in cautions)
+    listed = "\n".join(f"  - {label(a)}: {a.caution}" for a in cautions)
     raise UnsafePlanError(
         f"{listed}\nthe plan buys {len(cautions)} commitment(s) that cannot be refunded; "
         "refusing. Pass --allow-commitment to buy them"
@@ -513,6 +513,6 @@ def _noun(result: Plan) -> str:
     return "models" if only_models else "resources"
 
 
-def _label(action: Action) -> str:
+def label(action: Action) -> str:
     """A bare name for a model (as version 1 printed it), ``Kind/name`` for the others."""
     return action.name if action.resource is Kind.CUSTOM_MODEL else str(action.key)

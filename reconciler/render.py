@@ -14,7 +14,7 @@ from typing import Any
 
 from reconciler.identity import Kind
 from reconciler.plan import DESTRUCTIVE as _DESTRUCTIVE
-from reconciler.plan import ERRORS, Action, ActionKind, Plan
+from reconciler.plan import ERRORS, Action, ActionKind, Plan, label
 from reconciler.report import ActionResult, ApplyReport, Outcome
 
 MARKERS = {
@@ -112,12 +112,12 @@ def _result_dict(result: ActionResult) -> dict[str, Any]:
 
 
 def _action_line(action: Action, color: bool) -> str:
-    label = f"{MARKERS[action.kind]} {action.kind.value}"
-    label = f"{label:<15}"
+    marker = f"{MARKERS[action.kind]} {action.kind.value}"
+    marker = f"{marker:<15}"
     if color:
-        label = f"\x1b[{_COLORS[action.kind]}m{label}\x1b[0m"
+        marker = f"\x1b[{_COLORS[action.kind]}m{marker}\x1b[0m"
     where = f" [{action.source}]" if action.source else ""
-    return f"  {label} {_label(action)}: {action.reason}{where}"
+    return f"  {marker} {label(action)}: {action.reason}{where}"
 
 
 def _result_text(result: ActionResult) -> str:
@@ -184,7 +184,7 @@ def _markdown_warnings(plan: Plan) -> list[str]:
     lines = []
     destructive = [a for a in plan.actions if a.kind in _DESTRUCTIVE]
     if destructive:
-        names = ", ".join(f"`{_label(a)}`" for a in destructive)
+        names = ", ".join(f"`{label(a)}`" for a in destructive)
         noun = (
             "model(s)"
             if all(a.resource is Kind.CUSTOM_MODEL for a in destructive)
@@ -200,7 +200,7 @@ def _markdown_warnings(plan: Plan) -> list[str]:
         lines += [f"> - `{a.key}` {a.caution}" for a in plan.cautions]
         lines.append("")
     if plan.errors:
-        names = ", ".join(f"`{_label(a)}`" for a in plan.errors)
+        names = ", ".join(f"`{label(a)}`" for a in plan.errors)
         lines += [
             "> [!WARNING]",
             f"> **{len(plan.errors)} action(s) cannot be applied** (conflict or blocked): {names}",
@@ -223,16 +223,11 @@ def _markdown_table(
         if action.kind in _DESTRUCTIVE or action.kind in ERRORS:
             kind = f"**{kind}**"
         source = f"`{action.source}`" if action.source else "—"
-        cells = [_MD_ICONS[action.kind], kind, f"`{_label(action)}`", _cell(action.reason), source]
+        cells = [_MD_ICONS[action.kind], kind, f"`{label(action)}`", _cell(action.reason), source]
         if with_result:
             cells.append(_cell(_result_text(result)) if result else "")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
-
-
-def _label(action: Action) -> str:
-    """A model by its bare name, as version 1 printed it; any other kind as ``Kind/name``."""
-    return action.name if action.resource is Kind.CUSTOM_MODEL else str(action.key)
 
 
 def _cell(text: str) -> str:

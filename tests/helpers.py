@@ -171,3 +171,8 @@ def print_figures(request: Any, lines: Sequence[str]) -> None:
     with capture.global_and_fixture_disabled():
         for line in lines:
             reporter.write_line(line)
+
+
+def serving_lists(pages: int = 1) -> dict[str, int]:
+    """The serving-kind lists every read makes beside ``ListCustomModels``."""
+    return {"ListProvisionedModelThroughputs": pages, "ListCustomModelDeployments": pages}

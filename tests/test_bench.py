@@ -33,6 +33,10 @@ WATCH_MODELS = 150
 WATCH_RESYNCS = 12
 
 
+# Every plan lists the (absent) throughputs and deployments beside the models: a page each.
+SERVING_LIST_PAGES = {"ListProvisionedModelThroughputs": 1, "ListCustomModelDeployments": 1}
+
+
 def pages(count: int) -> int:
     return max(1, math.ceil(count / PAGE_SIZE))
 
@@ -100,7 +104,11 @@ def test_the_default_plan_reads_pages_of_the_list_and_of_the_index(
     results: dict[str, Any], count: int
 ) -> None:
     row = results["models"][str(count)]
-    expected = {"ListCustomModels": list_pages(count), "GetResources": pages(count)}
+    expected = {
+        "ListCustomModels": list_pages(count),
+        "GetResources": pages(count),
+        **SERVING_LIST_PAGES,
+    }
     assert row["pages"] == pages(count)
     assert row["list_pages"] == list_pages(count)
     default = row["plan"]["default"]
@@ -116,7 +124,11 @@ def test_the_default_plan_reads_pages_of_the_list_and_of_the_index(
 @pytest.mark.parametrize("count", COUNTS)
 def test_the_per_model_plan_reads_pages_plus_n(results: dict[str, Any], count: int) -> None:
     row = results["models"][str(count)]
-    expected = {"ListCustomModels": list_pages(count), "ListTagsForResource": count}
+    expected = {
+        "ListCustomModels": list_pages(count),
+        "ListTagsForResource": count,
+        **SERVING_LIST_PAGES,
+    }
     per_model = row["plan"]["per_model"]
     assert per_model["tag_reads"] == "per-model"
     assert per_model["calls"] == expected
@@ -140,7 +152,11 @@ def test_creates_are_n_creates_and_one_list(results: dict[str, Any], count: int)
 
 def test_a_watch_resync_reads_only_the_list_and_index_pages(results: dict[str, Any]) -> None:
     watch = results["watch"]
-    per_resync = {"ListCustomModels": list_pages(WATCH_MODELS), "GetResources": pages(WATCH_MODELS)}
+    per_resync = {
+        "ListCustomModels": list_pages(WATCH_MODELS),
+        "GetResources": pages(WATCH_MODELS),
+        **SERVING_LIST_PAGES,
+    }
     assert (watch["models"], watch["resyncs"]) == (WATCH_MODELS, WATCH_RESYNCS)
     assert watch["calls_per_resync"] == per_resync
     assert watch["calls_same_every_resync"] is True

@@ -135,9 +135,9 @@ def test_unmanaged_model_with_a_declared_name_is_a_conflict(
     assert plan.code == 1
     assert actions(plan)["alpha"] == "conflict"
     run = cli("apply", str(repo), "--output", "json")
-    assert run.code == 1
-    results = {a["name"]: a["result"] for a in run.json()["actions"]}
-    assert results == {"alpha": "failed", "beta": "done", "gamma": "done"}
+    assert run.code == 1  # a plan holding a conflict is refused whole
+    assert "! conflict alpha" in run.err
+    assert sorted(models(client)) == ["alpha"]
     assert models(client)["alpha"]["tags"] == {"owner": "someone"}
 
 
@@ -290,8 +290,15 @@ def test_validate_and_schema(cli: Cli, repo: Path) -> None:
     assert run.code == 0
     assert "3 models valid in 2 files" in run.out
     schema = cli("schema").json()
-    assert schema["additionalProperties"] is False
-    assert set(schema["required"]) == {"apiVersion", "kind", "metadata", "spec"}
+    assert schema["properties"]["kind"]["enum"] == [
+        "CustomModel",
+        "ProvisionedThroughput",
+        "CustomModelDeployment",
+    ]
+    for kind in ("CustomModel", "ProvisionedThroughput", "CustomModelDeployment"):
+        document = schema["$defs"][f"{kind}Manifest"]
+        assert document["additionalProperties"] is False
+        assert set(document["required"]) == {"apiVersion", "kind", "metadata", "spec"}
 
 
 def test_unreachable_endpoint_is_one_clear_line(
@@ -459,7 +466,12 @@ def test_tag_reads_per_model_never_calls_the_tagging_api(
     emulator.backend.calls.clear()
     run = cli("--tag-reads", "per-model", "plan", str(repo), "--detailed-exitcode")
     assert run.code == 0, run.err
-    assert dict(emulator.backend.calls) == {"ListCustomModels": 1, "ListTagsForResource": 3}
+    assert dict(emulator.backend.calls) == {
+        "ListCustomModels": 1,
+        "ListProvisionedModelThroughputs": 1,
+        "ListCustomModelDeployments": 1,
+        "ListTagsForResource": 3,
+    }
 
 
 def test_a_refused_bulk_read_falls_back_with_one_warning(

@@ -53,7 +53,12 @@ def test_in_sync_costs_a_list_and_an_index_page(cli: Cli, emulator: Any, tmp_pat
     emulator.backend.calls.clear()
     result, _ = read_and_plan(reader(emulator), manifests.load([str(folder)]), SCOPE)
     assert set(kinds(result).values()) == {ActionKind.NOOP}
-    assert dict(emulator.backend.calls) == {"ListCustomModels": 1, "GetResources": 1}
+    assert dict(emulator.backend.calls) == {
+        "ListCustomModels": 1,
+        "ListProvisionedModelThroughputs": 1,
+        "ListCustomModelDeployments": 1,
+        "GetResources": 1,
+    }
 
 
 def test_a_delete_seen_only_in_a_stale_index_is_not_planned(

@@ -545,8 +545,8 @@ def test_a_refused_connection_fails_with_one_line_in_bounded_time(
     elapsed = time.monotonic() - started
     one_clear_line(run, "ListCustomModels")
     # Every attempt was made, with botocore's (short) backoff for connection errors, by the
-    # list and the tagging index read, which run side by side.
-    assert len(backoffs.delays) == 2 * (DEFAULT_MAX_ATTEMPTS - 1)
+    # three lists and the tagging index read, which run side by side.
+    assert len(backoffs.delays) == 4 * (DEFAULT_MAX_ATTEMPTS - 1)
     worst = worst_case_seconds(AwsSettings(connect_timeout=0), connects=False)
     FIGURES.append(
         Figure(
@@ -739,8 +739,8 @@ def test_a_delete_refused_while_creating_is_deferred_not_failed(
         assert error.startswith("deferred: the model is still importing (Creating)")
         assert error.endswith(f"the next run {verb} it")
     assert run.err == (
-        "note: 2 action(s) deferred until their models finish importing (m01, m02); "
-        "run apply again then\n"
+        "note: 2 action(s) deferred until what they wait for is ready (m01, m02); "
+        "run apply again then, or use apply --wait\n"
     )
     # Once the imports finish, the next run does what was deferred.
     emulator.backend.import_seconds = 0.0

@@ -19,7 +19,7 @@ import pytest
 
 from reconciler.health import HealthServer
 from reconciler.watch import Watcher, WatchOptions
-from tests.helpers import manifest, models, write
+from tests.helpers import manifest, models, serving_lists, write
 
 
 class Running:
@@ -241,13 +241,19 @@ def test_tags_are_cached_between_resyncs(repo: Path, emulator: Any) -> None:
     write(repo, "b.yaml", manifest("beta", tags={"team": "b"}))
     calls.clear()
     watcher.reconcile("manifests changed")
-    assert calls == {"ListCustomModels": 1, "TagResource": 1}  # every tag from the cache
+    assert calls == {  # every tag from the cache
+        "ListCustomModels": 1,
+        "ListProvisionedModelThroughputs": 1,
+        "ListCustomModelDeployments": 1,
+        "TagResource": 1,
+    }
     calls.clear()
     watcher.reconcile("manifests changed")
-    assert calls == {"ListCustomModels": 1, "ListTagsForResource": 1}  # beta's, after its update
+    # beta's, after its update
+    assert calls == {**serving_lists(), "ListCustomModels": 1, "ListTagsForResource": 1}
     calls.clear()
     watcher.reconcile("resync")
-    assert calls == {"ListCustomModels": 1, "ListTagsForResource": 2}
+    assert calls == {**serving_lists(), "ListCustomModels": 1, "ListTagsForResource": 2}
 
 
 def test_resyncs_read_tags_from_the_index_and_heal_drift(repo: Path, emulator: Any) -> None:
@@ -267,13 +273,19 @@ def test_resyncs_read_tags_from_the_index_and_heal_drift(repo: Path, emulator: A
     calls.clear()
     for _ in range(3):
         watcher.reconcile("resync")
-    assert calls == {"ListCustomModels": 3, "GetResources": 3}  # steady state: no tag reads
+    assert calls == {  # steady state: no tag reads
+        "ListCustomModels": 3,
+        "ListProvisionedModelThroughputs": 3,
+        "ListCustomModelDeployments": 3,
+        "GetResources": 3,
+    }
     alpha = models(client)["alpha"]["modelArn"]
     client.tag_resource(resourceARN=alpha, tags=[{"key": "team", "value": "changed"}])
     calls.clear()
     watcher.reconcile("resync")
     # The index shows the drift; alpha's tags are confirmed, then restored.
     assert calls == {
+        **serving_lists(),
         "ListCustomModels": 1,
         "GetResources": 1,
         "ListTagsForResource": 1,
