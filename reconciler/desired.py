@@ -356,6 +356,7 @@ Manifest: TypeAdapter[AnyManifest] = TypeAdapter(
     Annotated[AnyManifest, Field(discriminator="kind")]
 )
 
+
 def json_schema() -> dict[str, Any]:
     """The manifests' JSON Schema: each kind's document, chosen by ``kind``.
 

@@ -65,6 +65,10 @@ class WatchOptions:
     backoff_cap: float = 600.0
     tag_reads: TagReads = TagReads.AUTO
     allow_commitment: bool = False
+    # A deferred action (what it waits for is not ready yet) is retried this soon, doubling
+    # while it stays deferred, up to deferred_cap.
+    deferred_base: float = 2.0
+    deferred_cap: float = 30.0
 
 
 @dataclass
@@ -95,6 +99,8 @@ class Watcher:
         self._broken = False
         self._last_applied: DesiredState | None = None
         self._next_resync = 0.0
+        self._retry_deferred: float | None = None
+        self._deferred_delay = self.options.deferred_base
         self._tags: TagCache = {}
         self.reader = AccountReader(
             self.client,
@@ -123,6 +129,8 @@ class Watcher:
                 self.reconcile("resync")
             elif self.backoff.take_due():
                 self.reconcile("retry")
+            elif self._retry_deferred is not None and self.clock() >= self._retry_deferred:
+                self.reconcile("deferred")
         event(self.logger, logging.INFO, "stopped", "watch loop stopped")
 
     def reconcile(self, trigger: str) -> None:
@@ -164,6 +172,7 @@ class Watcher:
         for result in report.results:
             self._tags.pop(result.action.arn or "", None)
         self._record(report, drift)
+        self._schedule_deferred(report)
         self._last_applied = desired
         if report.failed:
             return "partial"
@@ -262,6 +271,15 @@ class Watcher:
                     kind=resource,
                     action=kind,
                 )
+
+    def _schedule_deferred(self, report: ApplyReport) -> None:
+        """Come back soon for what waits on something becoming ready (a model's import)."""
+        if not report.deferred:
+            self._retry_deferred = None
+            self._deferred_delay = self.options.deferred_base
+            return
+        self._retry_deferred = self.clock() + self._deferred_delay
+        self._deferred_delay = min(self.options.deferred_cap, self._deferred_delay * 2)
 
     def _events(self) -> Iterator[set[tuple[watchfiles.Change, str]]]:
         """File changes (an empty set on each quiet tick) until ``stop`` is set.

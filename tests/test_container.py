@@ -36,7 +36,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from reconciler.health import HealthServer
-from tests.helpers import models
+from tests.helpers import models, throughputs
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -380,12 +380,18 @@ def test_the_image_command_reconciles_serves_probes_and_stops_on_sigterm(
         time.sleep(0.2)
 
     declared = {
-        doc["metadata"]["name"]
+        (doc["kind"], doc["metadata"]["name"])
         for path in MANIFESTS.rglob("*.yaml")
         for doc in yaml.safe_load_all(path.read_text())
         if doc
     }
-    assert declared <= set(models(emulator.client()))
+    client = emulator.client()
+    assert {n for k, n in declared if k == "CustomModel"} <= set(models(client))
+    # The throughput waits for its model to be Active: a deferred action comes back soon.
+    serving = {n for k, n in declared if k == "ProvisionedThroughput"}
+    while not serving <= set(throughputs(client)):
+        assert time.monotonic() < deadline + 30, "the throughput was never created"
+        time.sleep(0.2)
     assert get(f"http://127.0.0.1:{port}/healthz") == 200
 
     assert healthcheck_passes(port)
