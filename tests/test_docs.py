@@ -56,3 +56,48 @@ def test_the_json_schema_accepts_the_examples_and_flags_what_validate_would() ->
     bad["spec"]["modelSourceConfig"]["s3DataSource"]["s3Uri"] = "http://nope"
     messages = [e.message for e in validator.iter_errors(bad)]
     assert len(messages) == 3, messages
+
+
+def test_the_readme_rollout_walkthrough_works_on_the_sandbox(tmp_path: Path) -> None:
+    """The rollout section's commands, run as written (the reconciler from this venv)."""
+    import shutil
+    import subprocess
+    import sys
+
+    section = README.split("### Rolling out new weights", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    reconciler = f"{sys.executable} -m reconciler"
+    script = block.replace(".venv/bin/reconciler", reconciler)
+    shutil.copytree(ROOT / "manifests", tmp_path / "manifests")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NO_COLOR": "1"}
+    setup = f"{reconciler} --sandbox apply --wait manifests/"
+    for step in (setup, script):
+        done = subprocess.run(
+            ["bash", "-euc", step],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert re.search(r"\+ create\s+support-nova-lite-v2:", out), out
+    assert re.search(r"~> update-model\s+ProvisionedThroughput/support-prod:", out), out
+    assert re.search(r"- delete\s+support-nova-lite:", out), out
+    assert "Results: 5 done, 0 failed, 0 skipped" in out
+    final = subprocess.run(
+        ["bash", "-euc", f"{reconciler} --sandbox plan --output json manifests/"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    import json
+
+    actions = {(a["kind"], a["name"]): a["action"] for a in json.loads(final.stdout)["actions"]}
+    assert set(actions.values()) == {"noop"}
+    assert ("CustomModel", "support-nova-lite") not in actions
