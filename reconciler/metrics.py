@@ -9,10 +9,17 @@ from collections import Counter as Tally
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from reconciler.identity import KIND_ORDER, Kind
 from reconciler.observed import ObservedState
 from reconciler.report import ApplyReport
 
 _DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+# Each kind's statuses (botocore's service model), always exported, zero when none.
+_STATUSES = {
+    Kind.CUSTOM_MODEL: ("Active", "Creating", "Failed"),
+    Kind.PROVISIONED_THROUGHPUT: ("Creating", "InService", "Updating", "Failed"),
+    Kind.CUSTOM_MODEL_DEPLOYMENT: ("Creating", "Active", "Failed"),
+}
 
 
 class Metrics:
@@ -60,6 +67,24 @@ class Metrics:
             ["operation"],
             registry=r,
         )
+        self.managed_resources = Gauge(
+            "reconciler_managed_resources",
+            "Resources managed by the scope, by kind",
+            ["kind"],
+            registry=r,
+        )
+        self.resources = Gauge(
+            "reconciler_resources",
+            "Resources the account owns, by kind and status",
+            ["kind", "status"],
+            registry=r,
+        )
+        self.refusals = Counter(
+            "reconciler_plan_refusals",
+            "Passes whose plan (or part of it) a safety rule refused, by reason",
+            ["reason"],
+            registry=r,
+        )
         self.last_success = Gauge(
             "reconciler_last_success_timestamp_seconds",
             "Unix time of the last successful reconcile",
@@ -72,6 +97,14 @@ class Metrics:
         statuses = Tally(m.status for m in state.models)
         for status in ("Active", "Creating", "Failed"):
             self.models.labels(status=status).set(statuses[status])
+        for kind in KIND_ORDER:
+            of_kind = state.of_kind(kind)
+            self.managed_resources.labels(kind=kind.value).set(
+                sum(r.is_managed_by(scope) for r in of_kind)
+            )
+            by_status = Tally(r.status for r in of_kind)
+            for status in sorted(set(by_status) | set(_STATUSES[kind])):
+                self.resources.labels(kind=kind.value, status=status).set(by_status[status])
 
     def applied(self, report: ApplyReport, drift: bool) -> None:
         """Record the results of an apply."""

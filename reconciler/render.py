@@ -57,11 +57,21 @@ def report_text(report: ApplyReport, region: str, color: bool = False) -> str:
     lines = [f"Apply for scope {report.plan.scope!r} in {region}:"]
     for result in report.results:
         lines.append(f"{_action_line(result.action, color)} -> {_result_text(result)}")
-    outcomes = Counter(r.outcome.value for r in report.results)
-    counts = {o.value: outcomes[o.value] for o in Outcome}
     lines.append(_summary_line("Apply", report.plan.summary()))
-    lines.append("Results: " + ", ".join(f"{n} {o}" for o, n in counts.items()))
+    lines.append("Results: " + ", ".join(f"{n} {o}" for o, n in result_counts(report).items()))
     return "\n".join(lines) + "\n"
+
+
+def result_counts(report: ApplyReport) -> dict[str, int]:
+    """Changes done, resources in sync (a noop is not something done), failed, skipped."""
+    in_sync = sum(r.action.kind is ActionKind.NOOP for r in report.results)
+    outcomes = Counter(r.outcome for r in report.results if r.action.kind is not ActionKind.NOOP)
+    return {
+        "done": outcomes[Outcome.DONE],
+        "in sync": in_sync,
+        "failed": outcomes[Outcome.FAILED],
+        "skipped": outcomes[Outcome.SKIPPED],
+    }
 
 
 def plan_json(plan: Plan, region: str) -> str:
@@ -167,8 +177,8 @@ def _markdown(
         f"**{counts}**",
         "",
     ]
-    lines += _markdown_warnings(plan)
     with_result = title == "Apply"
+    lines += _report_warnings(rows) if with_result else _markdown_warnings(plan)
     changed = [(a, r) for a, r in rows if a.kind is not ActionKind.NOOP]
     unchanged = [(a, r) for a, r in rows if a.kind is ActionKind.NOOP]
     if changed:
@@ -184,7 +194,7 @@ def _markdown_warnings(plan: Plan) -> list[str]:
     lines = []
     destructive = [a for a in plan.actions if a.kind in _DESTRUCTIVE]
     if destructive:
-        names = ", ".join(f"`{label(a)}`" for a in destructive)
+        names = ", ".join(_code(label(a)) for a in destructive)
         noun = (
             "model(s)"
             if all(a.resource is Kind.CUSTOM_MODEL for a in destructive)
@@ -197,15 +207,36 @@ def _markdown_warnings(plan: Plan) -> list[str]:
         ]
     if plan.cautions:
         lines += ["> [!CAUTION]", f"> **{len(plan.cautions)} commitment(s) would be bought:**"]
-        lines += [f"> - `{a.key}` {a.caution}" for a in plan.cautions]
+        lines += [f"> - {_code(str(a.key))} {a.caution}" for a in plan.cautions]
         lines.append("")
     if plan.errors:
-        names = ", ".join(f"`{label(a)}`" for a in plan.errors)
+        names = ", ".join(_code(label(a)) for a in plan.errors)
         lines += [
             "> [!WARNING]",
             f"> **{len(plan.errors)} action(s) cannot be applied** (conflict or blocked): {names}",
             "",
         ]
+    return lines
+
+
+def _report_warnings(rows: Sequence[tuple[Action, ActionResult | None]]) -> list[str]:
+    """What an apply did that a reviewer must see: what it deleted or replaced, what it
+    bought, what it could not do (a plan says what it would do, a report what was done)."""
+    done = [a for a, r in rows if r is not None and r.outcome is Outcome.DONE]
+    lines = []
+    destructive = [a for a in done if a.kind in _DESTRUCTIVE]
+    if destructive:
+        names = ", ".join(_code(label(a)) for a in destructive)
+        lines += ["> [!CAUTION]", f"> **{len(destructive)} deleted or replaced:** {names}", ""]
+    bought = [a for a in done if a.caution]
+    if bought:
+        lines += ["> [!CAUTION]", f"> **{len(bought)} commitment(s) bought:**"]
+        lines += [f"> - {_code(str(a.key))} {a.caution}" for a in bought]
+        lines.append("")
+    failed = [a for a, r in rows if r is not None and r.outcome is Outcome.FAILED]
+    if failed:
+        names = ", ".join(_code(label(a)) for a in failed)
+        lines += ["> [!WARNING]", f"> **{len(failed)} action(s) failed:** {names}", ""]
     return lines
 
 
@@ -222,8 +253,8 @@ def _markdown_table(
         kind = action.kind.value
         if action.kind in _DESTRUCTIVE or action.kind in ERRORS:
             kind = f"**{kind}**"
-        source = f"`{action.source}`" if action.source else "—"
-        cells = [_MD_ICONS[action.kind], kind, f"`{label(action)}`", _cell(action.reason), source]
+        source = _code(action.source) if action.source else "—"
+        cells = [_MD_ICONS[action.kind], kind, _code(label(action)), _cell(action.reason), source]
         if with_result:
             cells.append(_cell(_result_text(result)) if result else "")
         lines.append("| " + " | ".join(cells) + " |")
@@ -231,4 +262,12 @@ def _markdown_table(
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text safe in a table cell: a ``|`` would end the cell, a newline the row."""
+    return " ".join(text.replace("|", "\\|").splitlines())
+
+
+def _code(text: str) -> str:
+    """``text`` as a code span in a table cell, whatever backticks or pipes it holds."""
+    fence = "``" if "`" in text else "`"
+    pad = " " if "`" in text else ""
+    return f"{fence}{pad}{_cell(text)}{pad}{fence}"

@@ -31,19 +31,25 @@ from reconciler.desired import DesiredState
 from reconciler.errors import ManifestError, ReconcilerError, UnsafePlanError
 from reconciler.logs import event
 from reconciler.metrics import Metrics
+from reconciler.observed import (
+    STATUS_CREATING,
+    TAG_MANAGED_BY,
+    ObservedResource,
+    ObservedState,
+    state_of,
+)
 from reconciler.plan import (
     CHANGES,
+    DESTRUCTIVE,
     PRUNES,
     ActionKind,
     Plan,
-    check_commitments,
     check_deletion_budget,
     check_empty_source,
+    label,
 )
 from reconciler.reconcile import read_and_plan
 from reconciler.report import DEFERRED, ApplyReport, Outcome
-
-_DESTRUCTIVE = frozenset({ActionKind.DELETE, ActionKind.REPLACE, ActionKind.RELEASE})
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,7 @@ class Watcher:
         self._last_applied: DesiredState | None = None
         self._next_resync = 0.0
         self._retry_deferred: float | None = None
+        self._refused: tuple[str, ...] | None = None  # what the last refusal logged
         self._deferred_delay = self.options.deferred_base
         self._tags: TagCache = {}
         self.reader = AccountReader(
@@ -171,11 +178,14 @@ class Watcher:
         drift = trigger != "manifests changed" and desired == self._last_applied
         for result in report.results:
             self._tags.pop(result.action.arn or "", None)
+        self.metrics.observed(after(observed, report), self.options.scope)
         self._record(report, drift)
         self._schedule_deferred(report)
         self._last_applied = desired
         if report.failed:
             return "partial"
+        if runnable.actions == () and self._refused is not None:
+            return "refused"
         self.metrics.last_success.set(self.wall())
         return "success"
 
@@ -190,7 +200,11 @@ class Watcher:
             problems = e.problems if isinstance(e, ManifestError) else ()
             for problem in problems:
                 event(self.logger, logging.ERROR, "manifest_invalid", str(problem))
-            kept = "keeping the last good manifests" if self._good else "nothing to apply yet"
+            kept = (
+                "keeping the last good manifests; healing continues from them"
+                if self._good
+                else "nothing to apply yet"
+            )
             event(
                 self.logger,
                 logging.ERROR,
@@ -201,6 +215,8 @@ class Watcher:
 
     def _allowed(self, planned: Plan, desired: DesiredState) -> Plan:
         """The plan's changes that safety checks and backoff allow now."""
+        if self._refuse_whole(planned):
+            return replace(planned, actions=())
         blocked: frozenset[ActionKind] = frozenset()
         try:
             if self._broken:
@@ -208,28 +224,41 @@ class Watcher:
             check_empty_source(planned, len(desired.resources), self.options.allow_empty)
         except UnsafePlanError as e:
             blocked = PRUNES
-            self._skip_note(planned, blocked, str(e))
+            self._skip_note(planned, blocked, str(e), "empty_source")
         try:
             check_deletion_budget(planned, self.options.max_delete_percent, self.options.force)
         except UnsafePlanError as e:
-            blocked = blocked | _DESTRUCTIVE
-            self._skip_note(planned, _DESTRUCTIVE, str(e))
-        try:
-            check_commitments(planned, self.options.allow_commitment)
-        except UnsafePlanError as e:
-            event(self.logger, logging.ERROR, "commitment_refused", str(e).splitlines()[-1])
-            return replace(planned, actions=())
+            blocked = blocked | DESTRUCTIVE
+            self._skip_note(planned, DESTRUCTIVE, str(e), "deletion_budget")
         actions = tuple(
             a
             for a in planned.actions
-            if a.kind in CHANGES | {ActionKind.CONFLICT, ActionKind.BLOCKED}
-            and a.kind not in blocked
-            and self.backoff.ready(str(a.key))
+            if a.kind in CHANGES and a.kind not in blocked and self.backoff.ready(str(a.key))
         )
         return replace(planned, actions=actions)
 
-    def _skip_note(self, planned: Plan, kinds: frozenset[ActionKind], why: str) -> None:
+    def _refuse_whole(self, planned: Plan) -> bool:
+        """A plan holding a conflict or blocked action, or an unallowed commitment, is
+        applied not at all; each reason is logged once per change of the plan."""
+        reasons = sorted({a.kind.value for a in planned.errors})
+        lines = [f"{a.kind.value} {label(a)}: {a.reason}" for a in planned.errors]
+        if planned.cautions and not self.options.allow_commitment:
+            reasons.append("commitment")
+            lines += [f"commitment {label(a)}: {a.caution}" for a in planned.cautions]
+        for reason in reasons:
+            self.metrics.refusals.labels(reason=reason).inc()
+        refused = tuple(lines) or None
+        if refused is not None and refused != self._refused:
+            for line in refused:
+                event(self.logger, logging.ERROR, "plan_refused", f"{line}; nothing applied")
+        self._refused = refused
+        return refused is not None
+
+    def _skip_note(
+        self, planned: Plan, kinds: frozenset[ActionKind], why: str, reason: str
+    ) -> None:
         if any(a.kind in kinds for a in planned.actions):
+            self.metrics.refusals.labels(reason=reason).inc()
             event(self.logger, logging.ERROR, "prune_refused", why.splitlines()[-1])
 
     def _record(self, report: ApplyReport, drift: bool) -> None:
@@ -326,3 +355,26 @@ class Watcher:
 
     def _tick(self) -> None:
         self.last_tick = self.clock()
+
+
+def after(observed: ObservedState, report: ApplyReport) -> ObservedState:
+    """The account as a pass left it, as far as its results tell (for the gauges): what was
+    created is there (still Creating), what was deleted is gone."""
+    gone = {
+        r.action.arn
+        for r in report.results
+        if r.outcome is Outcome.DONE and r.action.kind in (ActionKind.DELETE, ActionKind.REPLACE)
+    }
+    kept = [r for r in observed.resources if r.arn not in gone]
+    made = [
+        ObservedResource(
+            arn=r.arn or "",
+            name=r.action.name,
+            status=STATUS_CREATING,
+            tags={TAG_MANAGED_BY: report.plan.scope},
+            kind=r.action.resource,
+        )
+        for r in report.results
+        if r.outcome is Outcome.DONE and r.action.kind in (ActionKind.CREATE, ActionKind.REPLACE)
+    ]
+    return state_of([*kept, *made], observed.read_at)

@@ -86,7 +86,7 @@ def test_the_readme_rollout_walkthrough_works_on_the_sandbox(tmp_path: Path) -> 
     assert re.search(r"\+ create\s+support-nova-lite-v2:", out), out
     assert re.search(r"~> update-model\s+ProvisionedThroughput/support-prod:", out), out
     assert re.search(r"- delete\s+support-nova-lite:", out), out
-    assert "Results: 5 done, 0 failed, 0 skipped" in out
+    assert "Results: 3 done, 2 in sync, 0 failed, 0 skipped" in out
     final = subprocess.run(
         ["bash", "-euc", f"{reconciler} --sandbox plan --output json manifests/"],
         cwd=tmp_path,

@@ -447,7 +447,7 @@ def test_gitlab_plan_then_apply_against_the_sandbox(pipeline: Any, sandbox: Sand
     main = sandbox.checkout("main")
     apply = run_gitlab_job(pipeline, "bedrock:apply", sandbox, main)
     assert apply.returncode == 0, apply.stdout + apply.stderr
-    assert "Results: 2 done, 0 failed, 0 skipped" in apply.stdout
+    assert "Results: 2 done, 0 in sync, 0 failed, 0 skipped" in apply.stdout
     env = literal_env(pipeline["variables"])
     check = sandbox.reconciler("plan", "--detailed-exitcode", cwd=main, extra=env)
     assert check.returncode == 0, check.stdout + check.stderr

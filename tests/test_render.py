@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -255,7 +257,7 @@ def test_report_text(full_plan: Plan) -> None:
     )
     assert action_line(text, "r-replace").endswith("-> skipped: its delete failed")
     assert lines[-2].startswith("Apply: 1 create, 1 replace")
-    assert lines[-1] == "Results: 4 done, 3 failed, 1 skipped"
+    assert lines[-1] == "Results: 3 done, 1 in sync, 3 failed, 1 skipped"
 
 
 def test_report_failed_lists_only_failures(full_plan: Plan) -> None:
@@ -305,3 +307,33 @@ def test_markdown_of_an_empty_plan() -> None:
     assert "**nothing to do**" in text
     assert "|" not in text
     assert "[!CAUTION]" not in text
+
+
+def test_a_report_says_what_was_done_not_what_would_be(full_plan: Plan) -> None:
+    """``--no-prune`` (or a failure) leaves deletes undone: the report does not claim them."""
+    from reconciler.report import ActionResult, ApplyReport, Outcome
+
+    results = tuple(
+        ActionResult(a, Outcome.SKIPPED if a.kind.value == "delete" else Outcome.DONE, arn=a.arn)
+        for a in full_plan.actions
+        if a.kind.value not in ("conflict", "blocked")
+    )
+    report = ApplyReport(plan=full_plan, results=results)
+    text = report_markdown(report, REGION)
+    assert "will be deleted" not in text
+    assert "> **1 deleted or replaced:** `r-replace`" in text
+    assert "d-delete" not in text.split("| |")[0]  # skipped: not in the warnings
+
+
+def test_markdown_cells_escape_pipes_backticks_and_newlines(cli: Any, tmp_path: Path) -> None:
+    """A file name with a pipe and a backtick, end to end: the table keeps its columns."""
+    from tests.helpers import manifest, write
+
+    folder = tmp_path / "odd"
+    write(folder, "we|ird`name.yaml", manifest("alpha"))
+    run = cli("plan", str(folder), "--output", "markdown")
+    assert run.code == 0, run.err
+    [row] = [line for line in run.out.splitlines() if line.startswith("| 🟢")]
+    assert "we\\|ird`name.yaml:1 ``" in row  # the pipe escaped, the backtick fenced
+    cells = [c for c in re.split(r"(?<!\\)\|", row)[1:-1]]
+    assert len(cells) == 5, cells

@@ -23,6 +23,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
+from reconciler.aws.errors import note_request
 from reconciler.aws.ratelimit import RateLimiter
 from reconciler.aws.settings import AwsSettings
 from reconciler.errors import CloudError
@@ -138,6 +139,7 @@ def instrument(client: Any, on_attempt: Listener, on_throttle: Listener) -> None
 
     def observe(**kwargs: Any) -> None:
         operation = kwargs["operation"].name
+        note_request(str((kwargs.get("request_dict") or {}).get("url", "")))
         on_attempt(operation)
         response = kwargs.get("response")
         if response is not None:

@@ -6,8 +6,10 @@ exception escapes the AWS edge and the CLI never shows a traceback for a refused
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 import botocore.exceptions
 
@@ -87,12 +89,44 @@ _SERVICES = {"GetResources": "Resource Groups Tagging API"}
 _IAM_PREFIXES = {"GetResources": "tag"}
 
 
+# The URL each thread last sent a request to (set by ``client.instrument``), so an answer
+# that is not AWS's can name where it came from.
+_sent = threading.local()
+_BODY_CHARS = 200
+
+
+def note_request(url: str) -> None:
+    """Remember the URL this thread is sending to."""
+    _sent.url = url
+
+
+def _endpoint() -> str:
+    parts = urlsplit(getattr(_sent, "url", ""))
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "the endpoint"
+
+
+def _foreign(error: botocore.exceptions.ClientError) -> str | None:
+    """One line for an HTTP error that is not an AWS answer (a proxy's page, a wrong URL),
+    whose body botocore hands over whole; None for an AWS error."""
+    details = error.response.get("Error", {})
+    code = str(details.get("Code", ""))
+    body = str(details.get("Message", ""))
+    if code and not code.isdigit() and "\n" not in body and "<" not in body:
+        return None
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", code or "?")
+    snippet = " ".join(body.split())[:_BODY_CHARS]
+    return f"HTTP {status} from {_endpoint()}, not an AWS answer: {snippet}"
+
+
 def describe(error: Exception, operation: str, model: str = "") -> CloudError:
     """A CloudError for ``error`` raised by ``operation`` (on ``model`` when there is one)."""
     target = f"{operation} {model}" if model else operation
     code = ""
     kind: type[CloudError] = CloudError
-    if isinstance(error, botocore.exceptions.ClientError):
+    foreign = _foreign(error) if isinstance(error, botocore.exceptions.ClientError) else None
+    if foreign is not None:
+        message = f"{target} failed: {foreign}"
+    elif isinstance(error, botocore.exceptions.ClientError):
         code = str(error.response.get("Error", {}).get("Code", "Unknown"))
         detail = str(error.response.get("Error", {}).get("Message", "")).strip()
         hint = _OPERATION_HINTS.get((operation, code)) or _HINTS.get(code, "").format(

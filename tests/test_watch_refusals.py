@@ -1,0 +1,109 @@
+"""What ``watch`` refuses to apply, how it says so, and what its gauges say after a pass.
+
+Each pass is driven directly (``Watcher.reconcile``) against the HTTP emulator, so the
+tests are deterministic: no threads, no sleeps.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.watch import Watcher, WatchOptions
+from tests.helpers import manifest, models, write
+
+MUTATING = ("CreateCustomModel", "DeleteCustomModel", "TagResource", "UntagResource")
+
+
+class Events(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def named(self, event: str) -> list[str]:
+        return [r.getMessage() for r in self.records if getattr(r, "event", "") == event]
+
+
+@pytest.fixture
+def events() -> Events:
+    return Events()
+
+
+def watcher(
+    repo: Path, emulator: Any, events: Events, scope: str = "default", **options: Any
+) -> Watcher:
+    logger = logging.getLogger(f"test-refusals-{id(events)}")
+    logger.addHandler(events)
+    logger.setLevel(logging.DEBUG)
+    settings = WatchOptions(paths=(str(repo),), scope=scope, **options)
+    return Watcher(settings, emulator.client(), logger)
+
+
+def sample(w: Watcher, name: str, **labels: str) -> float:
+    value = w.metrics.registry.get_sample_value(name, labels or None)
+    return 0.0 if value is None else value
+
+
+def test_a_plan_with_a_conflict_is_applied_not_at_all(
+    tmp_path: Path, emulator: Any, events: Events
+) -> None:
+    repo = tmp_path / "m"
+    write(repo, "a.yaml", manifest("alpha"))
+    write(repo, "b.yaml", manifest("beta"))
+    w = watcher(repo, emulator, events)
+    w.reconcile("start")
+    theirs = tmp_path / "theirs"
+    write(theirs, "v.yaml", manifest("victim"))
+    watcher(theirs, emulator, Events(), scope="other-team").reconcile("start")
+    (repo / "a.yaml").unlink()
+    write(repo, "v.yaml", manifest("victim"))  # alpha renamed onto another scope's model
+    before = {op: emulator.backend.calls[op] for op in MUTATING}
+    for _ in range(3):
+        w.reconcile("manifests changed")
+    assert {op: emulator.backend.calls[op] for op in MUTATING} == before
+    assert sorted(models(emulator.client())) == ["alpha", "beta", "victim"]
+    refused = events.named("plan_refused")
+    assert len(refused) == 1  # once per change of the plan, not every pass
+    assert refused[0].startswith("conflict victim:")
+    assert sample(w, "reconciler_plan_refusals_total", reason="conflict") == 3
+    assert sample(w, "reconciler_reconcile_runs_total", result="refused") == 3
+    assert w.healthy()
+    (repo / "v.yaml").unlink()  # fixed: the next pass converges
+    w.reconcile("manifests changed")
+    assert sorted(models(emulator.client())) == ["beta", "victim"]
+
+
+def test_gauges_follow_what_the_pass_did(tmp_path: Path, emulator: Any, events: Events) -> None:
+    repo = tmp_path / "m"
+    write(repo, "a.yaml", manifest("alpha"))
+    write(repo, "b.yaml", manifest("beta"))
+    w = watcher(repo, emulator, events)
+    w.reconcile("start")
+    assert sample(w, "reconciler_managed_models") == 2
+    assert sample(w, "reconciler_models", status="Creating") == 2
+    assert sample(w, "reconciler_managed_resources", kind="CustomModel") == 2
+    (repo / "b.yaml").unlink()
+    w.reconcile("manifests changed")
+    assert sample(w, "reconciler_managed_models") == 1
+
+
+def test_a_broken_manifest_says_healing_goes_on_and_heals(
+    tmp_path: Path, emulator: Any, events: Events
+) -> None:
+    repo = tmp_path / "m"
+    write(repo, "a.yaml", manifest("alpha"))
+    w = watcher(repo, emulator, events)
+    w.reconcile("start")
+    client = emulator.client()
+    client.delete_custom_model(modelIdentifier=models(client)["alpha"]["modelArn"])
+    write(repo, "bad.yaml", "kind: [")
+    w.reconcile("resync")
+    [broken] = events.named("manifests_broken")
+    assert "keeping the last good manifests; healing continues from them" in broken
+    assert "alpha" in models(client)  # healed in the same pass
