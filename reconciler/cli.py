@@ -29,6 +29,7 @@ from reconciler.aws.settings import (
 from reconciler.commands import (
     EXIT_ERROR,
     EXIT_OK,
+    append_step_summary,
     cmd_apply,
     cmd_plan,
     cmd_schema,
@@ -37,6 +38,7 @@ from reconciler.commands import (
 )
 from reconciler.connect import DEFAULT_SANDBOX_STATE
 from reconciler.errors import ReconcilerError, UsageError
+from reconciler.plan import DEFAULT_MAX_DELETE_PERCENT
 
 EXIT_INTERRUPTED = 130
 _SCOPE_PATTERN = r"[a-zA-Z0-9\s._:/=+@-]{1,256}"
@@ -66,16 +68,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 
 def _summarize_failure(args: argparse.Namespace, environ: Mapping[str, str], message: str) -> None:
-    """A failed plan or apply still tells the GitHub step summary why."""
-    summary = environ.get("GITHUB_STEP_SUMMARY")
-    if not summary or args.command not in ("plan", "apply"):
+    """A failed plan or apply still tells the GitHub step summary why (quietly: the error
+    itself is printed on stderr)."""
+    if args.command not in ("plan", "apply"):
         return
     text = f"### Bedrock custom models: {args.command} failed\n\n```\n{message}\n```\n\n"
-    try:
-        with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(text)
-    except OSError:
-        pass  # the error itself is still printed on stderr
+    append_step_summary(environ, lambda: text, quiet=True)
 
 
 def _fail(message: str, debug: bool) -> int:
@@ -234,7 +232,7 @@ def _add_safety_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-delete-percent",
         type=float,
-        default=30.0,
+        default=DEFAULT_MAX_DELETE_PERCENT,
         metavar="PERCENT",
         help="refuse plans deleting or replacing more of the managed models (default 30)",
     )

@@ -4,7 +4,7 @@ Each takes the parsed arguments (global options already checked by ``cli``) and 
 environment, and returns the exit code; failures are raised as ReconcilerError for ``cli``
 to render. Output goes to stdout (the chosen view) and, for notes and warnings, to stderr.
 boto3 and the emulator are imported inside the commands that need them, so ``--help`` and
-``validate`` start fast. Called by ``cli``.
+``validate`` start fast. Called by ``cli``'s ``main``.
 """
 
 from __future__ import annotations
@@ -314,10 +314,19 @@ def _emit(args: argparse.Namespace, environ: Mapping[str, str], views: Views) ->
     if output == "text" and sys.stdout.isatty() and "NO_COLOR" not in environ:
         output = "color"
     print(views[output](), end="")
+    append_step_summary(environ, lambda: views["markdown"]() + "\n")
+
+
+def append_step_summary(
+    environ: Mapping[str, str], text: Callable[[], str], quiet: bool = False
+) -> None:
+    """Append to the GitHub step summary, if there is one (never overwrite it)."""
     summary = environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        try:
-            with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(views["markdown"]() + "\n")
-        except OSError as e:
+    if not summary:
+        return
+    try:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(text())
+    except OSError as e:
+        if not quiet:
             print(f"warning: cannot append to GITHUB_STEP_SUMMARY: {e.strerror}", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 Each record carries ``event`` and, when they apply, ``model`` (the resource's name),
 ``kind``, ``action`` and ``reason``. Only those fields and the message are written, so
-credentials can never reach a log line through it. Called by ``cli`` (setup) and ``watch`` (events).
+credentials can never reach a log line through it. Called by ``commands`` (setup) and
+``watch`` (events).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Every problem in every file is collected and raised together as one ManifestError whose
 lines read ``FILE:LINE: field.path: message``; nothing is returned unless every manifest
-is valid, so an invalid checkout never reaches the planner. Called by ``cli``.
+is valid, so an invalid checkout never reaches the planner. Called by ``commands`` and
+``watch``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ an editor's burst of writes or a git checkout is one pass), every ``interval`` s
 jitter) as a full resync that heals drift, and when a failed model's backoff expires.
 Safety first: a broken manifest keeps the last good desired state and prunes nothing; an
 empty source prunes nothing unless allowed; a model that keeps failing backs off alone; no
-API error, throttle or lost network ends the loop. Called by ``cli``; the client, clock and
+API error, throttle or lost network ends the loop. Called by ``commands``; the client, clock and
 random source are injected.
 """
 
@@ -40,6 +40,7 @@ from reconciler.observed import (
 )
 from reconciler.plan import (
     CHANGES,
+    DEFAULT_MAX_DELETE_PERCENT,
     DESTRUCTIVE,
     PRUNES,
     ActionKind,
@@ -62,7 +63,7 @@ class WatchOptions:
     jitter: float = 0.1
     allow_empty: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
-    max_delete_percent: float = 30.0
+    max_delete_percent: float = DEFAULT_MAX_DELETE_PERCENT
     force: bool = False
     debounce_ms: int = 300
     tick_ms: int = 500

@@ -6,7 +6,7 @@ no endpoint is given). Retries use botocore's own ``standard`` mode, set explici
 botocore still defaults to ``legacy``; connect and read timeouts are bounded so that an
 unreachable or silent endpoint fails in a known time (see ``aws.settings``). Every client
 an ``Account`` makes shares one session (credentials are resolved once), one per-operation
-rate limit and one tally of API calls and throttles. Called by ``cli``; the clients are
+rate limit and one tally of API calls and throttles. Called by ``connect``; the clients are
 passed to ``reader``, ``executor`` and ``waiter``.
 """
 
