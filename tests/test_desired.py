@@ -111,8 +111,15 @@ def test_tag_limit_fits_the_service_tag_list(service_input: Any) -> None:
     assert tag_list.get("min", 0) == 0
 
 
-def test_reserved_prefixes() -> None:
-    assert desired.RESERVED_TAG_PREFIXES == ("aws:", "reconciler:")
+@pytest.mark.parametrize("key", ["aws:x", "AWS:x", "Aws:team", "reconciler:x", "Reconciler:x"])
+def test_reserved_prefixes_are_refused_in_any_case(key: str) -> None:
+    locations = refused(document(tags={key: "v"}))
+    assert locations == [("spec", "tags", key, "[key]")]
+
+
+@pytest.mark.parametrize("key", ["awsx:x", "aws", "my-aws:x", "reconcilerx:y", "x:reconciler:"])
+def test_near_misses_of_the_reserved_prefixes_are_accepted(key: str) -> None:
+    assert accepted(document(tags={key: "v"})).spec.tags == {key: "v"}
 
 
 # --- boundaries ------------------------------------------------------------------------------

@@ -25,8 +25,10 @@ def test_readme_has_the_two_setup_commands() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     _, tests = readme_commands()
     install, run = tests.split(" && ")[1:]
-    assert install.replace("pip install -q", "pip install -q") in CI
-    assert run in CI
+    # The README's install and test steps, as .ci/run spells them (its venv is .venv too).
+    ci_lines = [line.strip() for line in CI.splitlines() if not line.startswith("#")]
+    assert install in ci_lines, install
+    assert run in ci_lines, run
 
 
 def test_every_command_is_documented() -> None:

@@ -42,16 +42,21 @@ def test_credentials_never_reach_output_or_plan_files(
     summary = tmp_path / "summary.md"
     planfile = tmp_path / "plan.json"
     environ = {"GITHUB_STEP_SUMMARY": str(summary)}
-    for argv in (
-        ["plan", str(folder), "--output", "json", "--out", str(planfile)],
-        ["plan", str(folder), "--output", "markdown"],
-        ["apply", "--plan", str(planfile), "--output", "json"],
-        ["--debug", "plan", str(tmp_path / "missing")],
+    # Each command must really run (a failure early would make "the secret is absent" trivial).
+    for argv, code, says in (
+        (["plan", str(folder), "--output", "json", "--out", str(planfile)], 0, '"alpha"'),
+        (["plan", str(folder), "--output", "markdown"], 0, "`alpha`"),
+        (["apply", "--plan", str(planfile), "--output", "json"], 0, '"done"'),
+        (["--debug", "plan", str(tmp_path / "missing")], 1, "Traceback"),
     ):
-        main([*endpoint, *argv], environ=environ)
+        assert main([*endpoint, *argv], environ=environ) == code, argv
+        captured = capsys.readouterr()
+        assert says in captured.out + captured.err, argv
+        assert_clean(captured.out + captured.err)
     unreachable = ["--debug", "--endpoint-url", "http://127.0.0.1:9", "plan", str(folder)]
-    main(unreachable, {"AWS_MAX_ATTEMPTS": "1"})
+    assert main(unreachable, {"AWS_MAX_ATTEMPTS": "1"}) == 1
     captured = capsys.readouterr()
+    assert "cannot reach the Bedrock endpoint" in captured.err
     assert_clean(captured.out + captured.err)
     assert_clean(planfile.read_text())
     assert_clean(summary.read_text())

@@ -141,23 +141,54 @@ def test_an_empty_folder_never_prunes(
         assert names(emulator) == ["alpha"]
 
 
+class Clock:
+    """The watch loop's injected clock: time moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("rand", [0.0, 0.5, 0.999])
 def test_a_failing_model_backs_off_while_others_converge(
-    make: Callable[..., Running], repo: Path, emulator: Any
+    repo: Path, emulator: Any, rand: float
 ) -> None:
+    """The exact schedule: after the k-th failure the next attempt comes no sooner than
+    c/2 and no later than c, c = min(cap, base * 2^(k-1)); the others converge at once."""
+    clock = Clock()
+    base, cap = 10.0, 60.0
+    options = WatchOptions(paths=(str(repo),), scope="default", backoff_base=base, backoff_cap=cap)
+    w = Watcher(options, emulator.client(), logging.getLogger("test-backoff"), clock=clock,
+                rand=lambda: rand)  # fmt: skip
     write(repo, "b.yaml", manifest("beta"))
-    with make(interval=60.0, backoff_base=0.4, backoff_cap=5.0):
-        eventually(lambda: names(emulator) == ["alpha", "beta"], within=5)
-        emulator.backend.set_in_use("beta", True)
-        deletes = emulator.backend.calls["DeleteCustomModel"]
-        (repo / "b.yaml").unlink()
-        time.sleep(0.5)
-        write(repo, "c.yaml", manifest("gamma"))
-        eventually(lambda: "gamma" in names(emulator), within=2)
-        time.sleep(3.0)
-        attempts = emulator.backend.calls["DeleteCustomModel"] - deletes
-    # Unbounded retries on every 0.1 s tick would make ~35 attempts; backoff allows ~4.
-    assert 2 <= attempts <= 6
-    assert "beta" in names(emulator)
+    w.reconcile("start")
+    emulator.backend.set_in_use("beta", True)
+    (repo / "b.yaml").unlink()
+    write(repo, "c.yaml", manifest("gamma"))
+    deletes = emulator.backend.calls["DeleteCustomModel"]
+    w.reconcile("manifests changed")
+    assert "gamma" in names(emulator)  # the others converge in the same pass
+    attempts = emulator.backend.calls["DeleteCustomModel"] - deletes
+    assert attempts == 1
+    for failures in range(1, 6):
+        ceiling = min(cap, base * 2 ** (failures - 1))
+        due = clock.now + ceiling / 2 + rand * ceiling / 2
+        clock.now = due - 0.01
+        assert w.backoff.take_due() == []
+        w.reconcile("resync")  # a pass before it is due does not try beta again
+        assert emulator.backend.calls["DeleteCustomModel"] - deletes == attempts
+        clock.now = due
+        assert w.backoff.take_due() == ["CustomModel/beta"]
+        w.reconcile("retry")
+        attempts += 1
+        assert emulator.backend.calls["DeleteCustomModel"] - deletes == attempts
+    emulator.backend.set_in_use("beta", False)
+    clock.now += cap
+    w.reconcile("retry")  # a success forgets the failures
+    assert "beta" not in names(emulator)
+    assert w.backoff.waiting() == []
 
 
 def test_api_errors_never_end_the_loop(make: Callable[..., Running], emulator: Any) -> None:
