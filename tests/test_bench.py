@@ -183,3 +183,20 @@ def test_the_call_targets_are_evaluated_and_hold(results: dict[str, Any]) -> Non
     watch = [t for t in results["targets"] if t["target"].startswith("watch: calls")]
     assert len(watch) == 1
     assert watch[0]["holds"]
+
+
+def test_the_mixed_serving_plan_costs_list_and_index_pages_only() -> None:
+    from bench.serving import run
+
+    result = run(models=30, throughputs=30, deployments=5, latency=0.0, repeat=1)
+    assert (
+        result["plan_calls"]
+        == result["expected_calls"]
+        == {
+            "GetResources": 1,
+            "ListCustomModelDeployments": 1,
+            "ListCustomModels": 1,
+            "ListProvisionedModelThroughputs": 1,
+        }
+    )
+    assert result["naive_calls"] == 3 + 65

@@ -181,3 +181,107 @@ def test_a_deployment_rolls_out_the_same_way(cli: Cli, tmp_path: Path, emulator:
         deployments(client)["support-ondemand"]["modelArn"]
         == models(client)["support-v2"]["modelArn"]
     )
+
+
+# SIGKILL at each step of a rollout, then a re-run ------------------------------------------
+
+STEPS = {
+    "after the new model's create": "CreateCustomModel",
+    "after the switch": "UpdateProvisionedModelThroughput",
+    "after the old model's delete": "DeleteCustomModel",
+}
+
+
+class ServingMonitor:
+    """Samples the emulator every few milliseconds: the throughput must always point at an
+    Active model (serving never stops)."""
+
+    def __init__(self, backend: Any) -> None:
+        import threading
+
+        self.backend = backend
+        self.gaps: list[str] = []
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ServingMonitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.003):
+            with self.backend.lock:
+                self.samples += 1
+                for throughput in self.backend.serving.throughputs.values():
+                    model = self.backend.models.get(throughput.model_arn)
+                    status = model.status(self.backend.import_seconds) if model else "gone"
+                    if status != "Active":
+                        self.gaps.append(f"{throughput.name} -> {throughput.model_arn}: {status}")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("step", list(STEPS), ids=lambda s: s.replace(" ", "-"))
+def test_a_rollout_killed_at_any_step_finishes_without_interrupting_serving(
+    cli: Cli, repo: Path, emulator: Any, step: str
+) -> None:
+    from reconciler.sandbox import Faults
+    from tests.test_reliability import apply_process, kill_when
+
+    assert cli("apply", "--wait", str(repo)).code == 0
+    client = emulator.client()
+    prod = throughputs(client)["support-prod"]["provisionedModelArn"]
+    roll_out(repo)
+    operation = STEPS[step]
+    emulator.backend.calls.clear()
+    with ServingMonitor(emulator.backend) as monitor:
+        faults = Faults(latency=0.5, operations=frozenset({operation}))
+        emulator.backend.faults = faults
+        process = apply_process(emulator, repo, "--wait")
+        kill_when(process, lambda: emulator.backend.calls[operation] >= 1)
+        faults.cancel()
+        assert faults.wait_idle(10)
+        emulator.backend.faults = None
+        run = cli("apply", "--wait", str(repo), "--output", "json")
+        assert run.code == 0, run.err
+    assert monitor.samples > 10 and monitor.gaps == []
+    assert set(models(client)) == {"support-v2"}  # one v2: no duplicate; v1 gone
+    assert emulator.backend.calls["CreateCustomModel"] == 1
+    assert emulator.backend.calls["DeleteCustomModel"] == 1  # v1 deleted exactly once
+    found = throughputs(client)["support-prod"]
+    assert found["provisionedModelArn"] == prod  # never replaced
+    assert found["modelArn"] == models(client)["support-v2"]["modelArn"]
+    plan = cli("plan", str(repo), "--output", "json")
+    assert {a["action"] for a in plan.json()["actions"]} == {"noop"}
+
+
+def test_a_switch_to_a_model_of_another_base_model_is_one_clear_error(
+    cli: Cli, repo: Path, emulator: Any
+) -> None:
+    write(repo, "v2.yaml", manifest("support-v2"))
+    assert cli("apply", "--wait", str(repo)).code == 0
+    v2 = models(emulator.client())["support-v2"]["modelArn"]
+    emulator.backend.serving.base_models[v2] = "arn:aws:bedrock:us-east-1::foundation-model/x.y"
+    write(repo, "prod.yaml", throughput("support-prod", model="support-v2"))
+    run = cli("apply", str(repo), "--output", "json")
+    assert run.code == 1
+    switch = keyed(run)["ProvisionedThroughput/support-prod"]
+    assert switch["result"] == "failed"
+    assert (
+        "UpdateProvisionedModelThroughput support-prod failed: ValidationException"
+        in (switch["error"])
+    )
+    assert "same base model" in switch["error"]
+    assert "\n" not in switch["error"]
+
+
+def test_a_fault_on_a_serving_call_is_ridden_out(cli: Cli, repo: Path, emulator: Any) -> None:
+    emulator.backend.fail_next("CreateProvisionedModelThroughput", "InternalServerException")
+    emulator.backend.fail_next("ListProvisionedModelThroughputs", "ThrottlingException")
+    run = cli("apply", "--wait", str(repo))
+    assert run.code == 0, run.err
+    assert list(throughputs(emulator.client())) == ["support-prod"]
