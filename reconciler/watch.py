@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import watchfiles
 
@@ -51,6 +51,12 @@ from reconciler.plan import (
 )
 from reconciler.reconcile import read_and_plan
 from reconciler.report import DEFERRED, ApplyReport, Outcome
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock import BedrockClient
+    from mypy_boto3_resourcegroupstaggingapi import (
+        ResourceGroupsTaggingAPIClient as TaggingClient,
+    )
 
 
 @dataclass(frozen=True)
@@ -87,14 +93,14 @@ class Watcher:
     """
 
     options: WatchOptions
-    client: Any
+    client: BedrockClient
     logger: logging.Logger
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     rand: Callable[[], float] = random.random
     stop: threading.Event = field(default_factory=threading.Event)
-    tagging: Callable[[], Any] | None = None
+    tagging: Callable[[], TaggingClient | None] | None = None
 
     def __post_init__(self) -> None:
         o = self.options

@@ -15,11 +15,15 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.aws.errors import calling
 from reconciler.errors import CloudError, NotFoundError
 from reconciler.identity import Kind
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock import BedrockClient
+
 
 # The largest page each list serves (botocore's service model: maxResults 1-1000).
 LIST_PAGE_SIZE = 1000
@@ -107,16 +111,17 @@ APIS: Mapping[Kind, KindApi] = {
 RESOURCE_TYPES = tuple(api.resource_type for api in APIS.values())
 
 
-def list_all(client: Any, kind: Kind) -> list[Mapping[str, Any]]:
+def list_all(client: BedrockClient, kind: Kind) -> list[Mapping[str, Any]]:
     """Every summary of one kind the account owns, across all pages."""
     api = APIS[kind]
     with calling(api.list_op):
-        paginator = client.get_paginator(api.list_method)
+        # The method is the table's: dispatch by name, which the stubs cannot check.
+        paginator = cast("Any", client).get_paginator(api.list_method)
         pages = paginator.paginate(**api.list_params, PaginationConfig={"PageSize": LIST_PAGE_SIZE})
         return [summary for page in pages for summary in page.get(api.list_key, [])]
 
 
-def describe(client: Any, kind: Kind, arn: str, name: str) -> Mapping[str, Any] | None:
+def describe(client: BedrockClient, kind: Kind, arn: str, name: str) -> Mapping[str, Any] | None:
     """One resource's Get answer; None when it no longer exists."""
     api = APIS[kind]
     try:
@@ -127,7 +132,7 @@ def describe(client: Any, kind: Kind, arn: str, name: str) -> Mapping[str, Any] 
     return answer
 
 
-def delete(client: Any, kind: Kind, arn: str, name: str) -> None:
+def delete(client: BedrockClient, kind: Kind, arn: str, name: str) -> None:
     """Delete one resource by ARN; one already gone (a retried or re-run delete) is deleted."""
     api = APIS[kind]
     try:
@@ -137,7 +142,7 @@ def delete(client: Any, kind: Kind, arn: str, name: str) -> None:
         pass
 
 
-def update_model(client: Any, kind: Kind, arn: str, name: str, model_arn: str) -> None:
+def update_model(client: BedrockClient, kind: Kind, arn: str, name: str, model_arn: str) -> None:
     """Switch a throughput or deployment onto another model, in place."""
     api = APIS[kind]
     with calling(api.update_op, name):
@@ -150,7 +155,7 @@ def request_token(request: Mapping[str, Any], after: str = "") -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def create_serving(client: Any, kind: Kind, name: str, request: Mapping[str, Any]) -> str:
+def create_serving(client: BedrockClient, kind: Kind, name: str, request: Mapping[str, Any]) -> str:
     """Create a throughput or deployment exactly once; its ARN.
 
     The token is a digest of the full request; an answer naming a resource that no longer

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 
@@ -28,6 +28,10 @@ from reconciler.desired import DeclaredResource
 from reconciler.errors import CloudError, ConflictError
 from reconciler.kinds import custom_model, tags_for
 from reconciler.observed import TAG_MANAGED_BY, TAG_SPEC_HASH
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock import BedrockClient
+
 
 __all__ = ["Sent", "create_request", "request_token", "send", "stale_arns"]
 
@@ -50,7 +54,7 @@ def create_request(model: DeclaredResource, scope: str) -> dict[str, Any]:
     return custom_model.create_request(model, scope)
 
 
-def send(client: Any, model: DeclaredResource, scope: str, after: str = "") -> Sent:
+def send(client: BedrockClient, model: DeclaredResource, scope: str, after: str = "") -> Sent:
     """Send one create (its answer unconfirmed), or adopt the twin that won a race for it."""
     request = create_request(model, scope)
     token = request_token(request, after)
@@ -62,7 +66,9 @@ def send(client: Any, model: DeclaredResource, scope: str, after: str = "") -> S
     return Sent(model, str(response["modelArn"]), after)
 
 
-def stale_arns(client: Any, sent: Collection[Sent], pool: Executor) -> dict[str, CloudError | None]:
+def stale_arns(
+    client: BedrockClient, sent: Collection[Sent], pool: Executor
+) -> dict[str, CloudError | None]:
     """The ARNs among ``sent`` that name no model, each with None, or with the error that
     kept it from being checked."""
     try:
@@ -78,7 +84,7 @@ def stale_arns(client: Any, sent: Collection[Sent], pool: Executor) -> dict[str,
     }
 
 
-def _exists(client: Any, arn: str, name: str) -> bool | CloudError:
+def _exists(client: BedrockClient, arn: str, name: str) -> bool | CloudError:
     try:
         client.get_custom_model(modelIdentifier=arn)
     except botocore.exceptions.ClientError as e:
@@ -90,7 +96,9 @@ def _exists(client: Any, arn: str, name: str) -> bool | CloudError:
     return True
 
 
-def _concurrent_twin(client: Any, model: DeclaredResource, scope: str, error: CloudError) -> str:
+def _concurrent_twin(
+    client: BedrockClient, model: DeclaredResource, scope: str, error: CloudError
+) -> str:
     """The ARN of the model another run just created under this name, if it is this very one.
 
     Two applies racing on one name: the loser's create is refused, but when the winner made

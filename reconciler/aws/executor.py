@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from reconciler import graph, kinds
 from reconciler.aws import apis
@@ -32,6 +32,11 @@ from reconciler.errors import CloudError, ConflictError, InvalidRequestError, Un
 from reconciler.identity import Kind
 from reconciler.plan import PRUNES, Action, ActionKind, Plan
 from reconciler.report import DEFERRED, ActionResult, ApplyReport, Outcome
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock import BedrockClient
+    from mypy_boto3_bedrock.type_defs import TagTypeDef
+
 
 MAX_TOKEN_ROLLS = apis.MAX_TOKEN_ROLLS
 
@@ -50,7 +55,7 @@ class Waiting:
 
 def apply(
     plan: Plan,
-    client: Any,
+    client: BedrockClient,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     prune: bool = True,
@@ -204,7 +209,9 @@ def _failed(result: ActionResult, message: str, code: str | None = None) -> Acti
 
 
 class _Runner:
-    def __init__(self, client: Any, scope: str, prune: bool, stopping: Callable[[], bool]) -> None:
+    def __init__(
+        self, client: BedrockClient, scope: str, prune: bool, stopping: Callable[[], bool]
+    ) -> None:
         self.client = client
         self.stopping = stopping
         self.scope = scope
@@ -284,7 +291,7 @@ class _Runner:
     def _update_tags(self, action: Action) -> str | None:
         assert action.arn is not None
         if action.set_tags:
-            tags = [{"key": k, "value": v} for k, v in action.set_tags]
+            tags: list[TagTypeDef] = [{"key": k, "value": v} for k, v in action.set_tags]
             with calling("TagResource", action.name):
                 self.client.tag_resource(resourceARN=action.arn, tags=tags)
         self._untag(action)
@@ -309,11 +316,12 @@ class _Runner:
 
     def _untag(self, action: Action) -> None:
         if action.remove_tag_keys:
+            assert action.arn is not None
             with calling("UntagResource", action.name):
                 keys = list(action.remove_tag_keys)
                 self.client.untag_resource(resourceARN=action.arn, tagKeys=keys)
 
 
-def delete_model(client: Any, arn: str, name: str) -> None:
+def delete_model(client: BedrockClient, arn: str, name: str) -> None:
     """Delete one model by ARN; one already gone (a retried or re-run delete) is deleted."""
     apis.delete(client, Kind.CUSTOM_MODEL, arn, name)

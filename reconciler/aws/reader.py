@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.aws.apis import APIS, LIST_PAGE_SIZE, RESOURCE_TYPES, describe, list_all
 from reconciler.aws.errors import calling
@@ -49,6 +49,13 @@ from reconciler.observed import (
     deployment_from_api,
     state_of,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock import BedrockClient
+    from mypy_boto3_resourcegroupstaggingapi import (
+        ResourceGroupsTaggingAPIClient as TaggingClient,
+    )
+
 
 # GetResources ResourcesPerPage is documented as 1-100.
 TAGGING_PAGE_SIZE = 100
@@ -97,8 +104,8 @@ class AccountReader:
 
     def __init__(  # noqa: PLR0917
         self,
-        bedrock: Any,
-        tagging: Callable[[], Any],
+        bedrock: BedrockClient,
+        tagging: Callable[[], TaggingClient | None],
         scope: str,
         mode: TagReads = TagReads.AUTO,
         concurrency: int = DEFAULT_CONCURRENCY,
@@ -229,30 +236,32 @@ class AccountReader:
             return list(pool.map(lambda r: read_tags(self.bedrock, r.arn, r.name), resources))
 
 
-def list_models(client: Any) -> list[Mapping[str, Any]]:
+def list_models(client: BedrockClient) -> list[Mapping[str, Any]]:
     """Every model summary the account owns, across all pages."""
     return list_all(client, Kind.CUSTOM_MODEL)
 
 
-def read_tags(client: Any, arn: str, name: str) -> Tags | None:
+def read_tags(client: BedrockClient, arn: str, name: str) -> Tags | None:
     """The tags of one resource; None when it no longer exists."""
     try:
         with calling("ListTagsForResource", name):
-            tags: Tags = client.list_tags_for_resource(resourceARN=arn)["tags"]
-            return tags
+            tags = client.list_tags_for_resource(resourceARN=arn)["tags"]
+            return [{"key": t["key"], "value": t["value"]} for t in tags]
     except NotFoundError:
         return None
 
 
-def managed_tags(tagging: Callable[[], Any], scope: str) -> dict[str, Tags]:
+def managed_tags(tagging: Callable[[], TaggingClient | None], scope: str) -> dict[str, Tags]:
     """ARN -> tags (Bedrock's ``key``/``value`` shape) of every resource of ``scope``, of
     every kind; ``tagging`` makes the tagging API client."""
     with calling("GetResources"):
-        paginator = tagging().get_paginator("get_resources")
-        pages = paginator.paginate(
+        client = tagging()
+        if client is None:
+            raise CloudError("GetResources failed: no Resource Groups Tagging API client")
+        pages = client.get_paginator("get_resources").paginate(
             TagFilters=[{"Key": TAG_MANAGED_BY, "Values": [scope]}],
             ResourceTypeFilters=list(RESOURCE_TYPES),
-            ResourcesPerPage=TAGGING_PAGE_SIZE,
+            PaginationConfig={"PageSize": TAGGING_PAGE_SIZE},  # ResourcesPerPage
         )
         return {
             mapping["ResourceARN"]: [

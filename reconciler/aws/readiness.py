@@ -14,12 +14,16 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING
 
 from reconciler.aws.apis import APIS, describe, list_all
 from reconciler.errors import CloudError
 from reconciler.identity import Kind
 from reconciler.observed import FROM_API, STATUS_FAILED, ObservedResource
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock import BedrockClient
+
 
 POLL_SECONDS = 15.0
 FIRST_POLL_SECONDS = 0.5
@@ -66,7 +70,7 @@ class Answer:
 class Readiness:
     """Checks gates against the account through one Bedrock client."""
 
-    def __init__(self, client: Any, clock: Clock | None = None) -> None:
+    def __init__(self, client: BedrockClient, clock: Clock | None = None) -> None:
         self.client = client
         self.clock = clock or Clock()
 

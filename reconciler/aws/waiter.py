@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from reconciler.aws.readiness import (
     FIRST_POLL_SECONDS,
@@ -28,6 +28,10 @@ from reconciler.identity import Kind
 from reconciler.plan import ActionKind
 from reconciler.report import ActionResult, ApplyReport, Outcome
 
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock import BedrockClient
+
+
 __all__ = ["FIRST_POLL_SECONDS", "POLL_SECONDS", "Clock", "gate_of", "wait_for_active"]
 
 _WAITED = (ActionKind.CREATE, ActionKind.REPLACE, ActionKind.UPDATE_MODEL)
@@ -35,7 +39,7 @@ _WAITED = (ActionKind.CREATE, ActionKind.REPLACE, ActionKind.UPDATE_MODEL)
 
 def wait_for_active(
     report: ApplyReport,
-    client: Any,
+    client: BedrockClient,
     timeout: float,
     *,
     clock: Clock | None = None,
