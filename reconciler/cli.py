@@ -226,6 +226,11 @@ def _add_paths(parser: argparse.ArgumentParser) -> None:
 
 def _add_output(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", choices=("text", "json", "markdown"), default="text")
+    parser.add_argument(
+        "--show-noop",
+        action="store_true",
+        help="text: list each resource in sync on its own line (default: one line for all)",
+    )
 
 
 def _add_safety_options(parser: argparse.ArgumentParser) -> None:

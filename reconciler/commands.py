@@ -81,7 +81,7 @@ def _plan(args: argparse.Namespace, environ: Mapping[str, str], out: Path | None
     if out is not None and not result.errors:
         text = planfile.dumps(result, account.region, desired, observed)
         _write_plan_file(out, text)
-    _emit(args, environ, _plan_views(result, account.region))
+    _emit(args, environ, _plan_views(result, account.region, args.show_noop))
     _note_throttles(account)
     if result.errors:
         print(f"error: {len(result.errors)} action(s) cannot be applied", file=sys.stderr)
@@ -127,7 +127,7 @@ def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             report = waiter.wait_for_active(
                 report, client, timeout=args.timeout, clock=clock, deadline=deadline
             )
-    _emit(args, environ, _report_views(report, account.region))
+    _emit(args, environ, _report_views(report, account.region, args.show_noop))
     _note_throttles(account)
     if report.deferred:
         names = ", ".join(label(r.action) for r in report.deferred)
@@ -286,23 +286,23 @@ def _note_throttles(account: Account) -> None:
         )
 
 
-def _plan_views(result: Plan, region: str) -> Views:
+def _plan_views(result: Plan, region: str, show_noop: bool = False) -> Views:
     from reconciler import render
 
     return {
-        "text": lambda: render.plan_text(result, region),
-        "color": lambda: render.plan_text(result, region, color=True),
+        "text": lambda: render.plan_text(result, region, show_noop=show_noop),
+        "color": lambda: render.plan_text(result, region, color=True, show_noop=show_noop),
         "json": lambda: render.plan_json(result, region),
         "markdown": lambda: render.plan_markdown(result, region),
     }
 
 
-def _report_views(report: ApplyReport, region: str) -> Views:
+def _report_views(report: ApplyReport, region: str, show_noop: bool = False) -> Views:
     from reconciler import render
 
     return {
-        "text": lambda: render.report_text(report, region),
-        "color": lambda: render.report_text(report, region, color=True),
+        "text": lambda: render.report_text(report, region, show_noop=show_noop),
+        "color": lambda: render.report_text(report, region, color=True, show_noop=show_noop),
         "json": lambda: render.report_json(report, region),
         "markdown": lambda: render.report_markdown(report, region),
     }

@@ -41,10 +41,13 @@ _COLORS = {
 }
 
 
-def plan_text(plan: Plan, region: str, color: bool = False) -> str:
-    """One line per action, then a summary line."""
+def plan_text(plan: Plan, region: str, color: bool = False, show_noop: bool = False) -> str:
+    """One line per change and error action, one for what is in sync (``show_noop``: one
+    line per resource in sync instead), then a summary line."""
     header = f"Plan for scope {plan.scope!r} in {region}:"
-    lines = [header] + [_action_line(a, color) for a in plan.actions]
+    shown = [a for a in plan.actions if show_noop or a.kind is not ActionKind.NOOP]
+    lines = [header] + [_action_line(a, color) for a in shown]
+    lines += _in_sync_line(len(plan.actions) - len(shown), color)
     if not plan.actions:
         lines.append("  (no models declared or managed)")
     lines += [f"  CAUTION {a.key}: {a.caution}" for a in plan.cautions]
@@ -52,11 +55,16 @@ def plan_text(plan: Plan, region: str, color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report_text(report: ApplyReport, region: str, color: bool = False) -> str:
-    """One line per action with its result, then a summary of results."""
+def report_text(
+    report: ApplyReport, region: str, color: bool = False, show_noop: bool = False
+) -> str:
+    """One line per action with its result (what was in sync folded into one line unless
+    ``show_noop``), then a summary of results."""
     lines = [f"Apply for scope {report.plan.scope!r} in {region}:"]
-    for result in report.results:
+    shown = [r for r in report.results if show_noop or r.action.kind is not ActionKind.NOOP]
+    for result in shown:
         lines.append(f"{_action_line(result.action, color)} -> {_result_text(result)}")
+    lines += _in_sync_line(len(report.results) - len(shown), color)
     lines.append(_summary_line("Apply", report.plan.summary()))
     lines.append("Results: " + ", ".join(f"{n} {o}" for o, n in result_counts(report).items()))
     return "\n".join(lines) + "\n"
@@ -128,6 +136,13 @@ def _action_line(action: Action, color: bool) -> str:
         marker = f"\x1b[{_COLORS[action.kind]}m{marker}\x1b[0m"
     where = f" [{action.source}]" if action.source else ""
     return f"  {marker} {label(action)}: {action.reason}{where}"
+
+
+def _in_sync_line(count: int, color: bool) -> list[str]:
+    if not count:
+        return []
+    marker = f"{MARKERS[ActionKind.NOOP]} {count} in sync"
+    return [f"  \x1b[{_COLORS[ActionKind.NOOP]}m{marker}\x1b[0m" if color else f"  {marker}"]
 
 
 def _result_text(result: ActionResult) -> str:

@@ -398,7 +398,7 @@ def test_python_m_and_sandbox_state_persist_across_processes(tmp_path: Path) -> 
     assert "+ create" in first.stdout
     second = run("plan", str(folder), "--detailed-exitcode")
     assert second.returncode == 0, second.stderr
-    assert "= noop" in second.stdout and "alpha: in sync" in second.stdout
+    assert "= 1 in sync" in second.stdout and "+ create" not in second.stdout
     state.write_text("{not json")
     broken = run("plan", str(folder))
     assert broken.returncode == 1

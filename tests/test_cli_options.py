@@ -174,3 +174,23 @@ def test_a_held_sandbox_lock_is_waited_for_then_refused(
     assert f"waiting for the sandbox state lock held by pid {os.getpid()}" in err
     assert "gave up after 0.5 s" in err
     assert run(capsys, "--sandbox", "--sandbox-state", str(state), "plan", str(repo))[0] == 0
+
+
+def test_plan_text_folds_what_is_in_sync_unless_show_noop(cli: Cli, tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    for name in ("alpha", "beta", "gamma"):
+        write(folder, f"{name}.yaml", manifest(name))
+    assert cli("apply", str(folder)).code == 0
+    write(folder, "delta.yaml", manifest("delta"))
+    folded = cli("plan", str(folder))
+    assert folded.code == 0
+    assert folded.out.splitlines()[1:-1] == [
+        f"  + create        delta: not in the account [{folder / 'delta.yaml'}:1]",
+        "  = 3 in sync",
+    ]
+    listed = cli("plan", str(folder), "--show-noop")
+    assert "alpha: in sync" in listed.out and "in sync [" in listed.out
+    assert "= 3 in sync" not in listed.out
+    applied = cli("apply", str(folder))
+    assert "  = 3 in sync" in applied.out
+    assert "Results: 1 done, 3 in sync, 0 failed, 0 skipped" in applied.out

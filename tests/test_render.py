@@ -121,7 +121,7 @@ def action_line(text: str, name: str) -> str:
 def test_text_line_per_action(
     full_plan: Plan, name: str, marker: str, reason: str, source: str | None
 ) -> None:
-    line = action_line(plan_text(full_plan, REGION), name)
+    line = action_line(plan_text(full_plan, REGION, show_noop=True), name)
     assert line.lstrip().startswith(marker + " ")
     assert f"{name}: " in line
     assert reason in line
@@ -133,7 +133,7 @@ def test_text_line_per_action(
 
 
 def test_text_has_a_header_one_line_per_action_and_a_summary(full_plan: Plan) -> None:
-    lines = plan_text(full_plan, REGION).splitlines()
+    lines = plan_text(full_plan, REGION, show_noop=True).splitlines()
     assert lines[0] == f"Plan for scope {SCOPE!r} in {REGION}:"
     assert len(lines) == len(full_plan.actions) + 2
     names = [a.name for a in full_plan.actions]
@@ -167,12 +167,12 @@ def test_no_ansi_without_color(full_plan: Plan) -> None:
 
 
 def test_ansi_with_color(full_plan: Plan) -> None:
-    text = plan_text(full_plan, REGION, color=True)
+    text = plan_text(full_plan, REGION, color=True, show_noop=True)
     assert len(ANSI.findall(text)) == 2 * len(full_plan.actions)
     assert "\x1b[32m+ create" in action_line(text, "c-create")
     assert "\x1b[31m- delete" in action_line(text, "d-delete")
     # Without the escape codes, the coloured text says exactly the same.
-    assert ANSI.sub("", text) == plan_text(full_plan, REGION)
+    assert ANSI.sub("", text) == plan_text(full_plan, REGION, show_noop=True)
     assert ANSI.search(report_text(_report(full_plan), REGION, color=True))
 
 
@@ -337,3 +337,24 @@ def test_markdown_cells_escape_pipes_backticks_and_newlines(cli: Any, tmp_path: 
     assert "we\\|ird`name.yaml:1 ``" in row  # the pipe escaped, the backtick fenced
     cells = [c for c in re.split(r"(?<!\\)\|", row)[1:-1]]
     assert len(cells) == 5, cells
+
+
+def test_resources_in_sync_fold_into_one_line(full_plan: Plan) -> None:
+    text = plan_text(full_plan, REGION)
+    assert "n-noop" not in text
+    assert "  = 1 in sync\n" in text
+    assert len(text.splitlines()) == len(full_plan.actions) - 1 + 1 + 2
+    shown = plan_text(full_plan, REGION, show_noop=True)
+    assert "= 1 in sync" not in shown and "n-noop: in sync" in shown
+
+
+def test_a_large_plan_shows_its_two_changes_at_a_glance() -> None:
+    models = [declared(f"m{i:03d}") for i in range(500)]
+    found = state_of([managed(m) for m in models[:498]])
+    result = plan(DesiredState(resources=tuple(models)), found, SCOPE)
+    lines = plan_text(result, REGION).splitlines()
+    assert lines[1:-1] == [
+        "  + create        m498: not in the account [manifests/m498.yaml:3]",
+        "  + create        m499: not in the account [manifests/m499.yaml:3]",
+        "  = 498 in sync",
+    ]
