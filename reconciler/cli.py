@@ -145,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument(
         "--log-format", choices=("json", "text"), help="default: text on a terminal, else JSON"
     )
+    watch.add_argument(
+        "--report-only",
+        action="store_true",
+        help="plan and report drift every pass (logs, metrics), and change nothing",
+    )
     _add_safety_options(watch)
     _add_commitment_option(watch)
     watch.set_defaults(handler=cmd_watch)

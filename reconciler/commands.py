@@ -186,6 +186,7 @@ def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         force=args.force,
         tag_reads=args.tag_reads,
         allow_commitment=args.allow_commitment,
+        report_only=args.report_only,
     )
     logger = logs.setup(args.log_format)
     stop = threading.Event()

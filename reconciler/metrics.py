@@ -11,9 +11,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from reconciler.identity import KIND_ORDER, Kind
 from reconciler.observed import ObservedState
+from reconciler.plan import CHANGES, ERRORS, Plan
 from reconciler.report import ApplyReport
 
 _DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+# Imports take minutes to an hour; throughputs minutes.
+_READY_BUCKETS = (10, 30, 60, 120, 300, 600, 900, 1800, 2700, 3600, 5400, 7200)
 # Each kind's statuses (botocore's service model), always exported, zero when none.
 _STATUSES = {
     Kind.CUSTOM_MODEL: ("Active", "Creating", "Failed"),
@@ -85,6 +88,19 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.pending = Gauge(
+            "reconciler_pending_changes",
+            "Changes the last plan holds, by kind and action (in report-only mode: drift)",
+            ["kind", "action"],
+            registry=r,
+        )
+        self.ready_seconds = Histogram(
+            "reconciler_resource_ready_seconds",
+            "Seconds from a create or switch to the resource being ready, by kind",
+            ["kind"],
+            buckets=_READY_BUCKETS,
+            registry=r,
+        )
         self.last_success = Gauge(
             "reconciler_last_success_timestamp_seconds",
             "Unix time of the last successful reconcile",
@@ -105,6 +121,14 @@ class Metrics:
             by_status = Tally(r.status for r in of_kind)
             for status in sorted(set(by_status) | set(_STATUSES[kind])):
                 self.resources.labels(kind=kind.value, status=status).set(by_status[status])
+
+    def planned(self, plan: Plan) -> None:
+        """Record what the plan would change."""
+        counts = Tally((a.resource.value, a.kind.value) for a in plan.changes + plan.errors)
+        for kind in KIND_ORDER:
+            for action in (*CHANGES, *ERRORS):
+                value = counts[(kind.value, action.value)]
+                self.pending.labels(kind=kind.value, action=action.value).set(value)
 
     def applied(self, report: ApplyReport, drift: bool) -> None:
         """Record the results of an apply."""

@@ -33,6 +33,7 @@ from reconciler.logs import event
 from reconciler.metrics import Metrics
 from reconciler.observed import (
     STATUS_CREATING,
+    STATUS_FAILED,
     TAG_MANAGED_BY,
     ObservedResource,
     ObservedState,
@@ -78,6 +79,8 @@ class WatchOptions:
     backoff_cap: float = 600.0
     tag_reads: TagReads = TagReads.AUTO
     allow_commitment: bool = False
+    # Plan and report every pass (logs, metrics, /readyz), and send no change at all.
+    report_only: bool = False
     # A deferred action (what it waits for is not ready yet) is retried this soon, doubling
     # while it stays deferred, up to deferred_cap.
     deferred_base: float = 2.0
@@ -114,6 +117,8 @@ class Watcher:
         self._next_resync = 0.0
         self._retry_deferred: float | None = None
         self._refused: tuple[str, ...] | None = None  # what the last refusal logged
+        self._drift: tuple[str, ...] = ()  # what report-only mode last logged
+        self._started: dict[str, tuple[str, float]] = {}  # ARN -> (kind, when it was asked)
         self._deferred_delay = self.options.deferred_base
         self._tags: TagCache = {}
         self.reader = AccountReader(
@@ -175,6 +180,12 @@ class Watcher:
             self._tags.clear()  # a full resync re-reads every tag: that is how drift is seen
         planned, observed = read_and_plan(self.reader, desired, self.options.scope)
         self.metrics.observed(observed, self.options.scope)
+        self.metrics.planned(planned)
+        self._time_readiness(observed)
+        if self.options.report_only:
+            self._report_drift(planned)
+            self.metrics.last_success.set(self.wall())
+            return "success"
         for action in planned.actions:
             if action.kind is ActionKind.NOOP:
                 self.backoff.succeeded(str(action.key))
@@ -187,6 +198,7 @@ class Watcher:
             self._tags.pop(result.action.arn or "", None)
         self.metrics.observed(after(observed, report), self.options.scope)
         self._record(report, drift)
+        self._start_readiness_clocks(report)
         self._schedule_deferred(report)
         self._last_applied = desired
         if report.failed:
@@ -307,6 +319,41 @@ class Watcher:
                     kind=resource,
                     action=kind,
                 )
+
+    def _report_drift(self, planned: Plan) -> None:
+        """Report-only: name each pending change once per change of the plan."""
+        lines = tuple(
+            f"{a.kind.value} {label(a)}: {a.reason}" for a in planned.changes + planned.errors
+        )
+        if lines != self._drift:
+            for action, line in zip(planned.changes + planned.errors, lines, strict=True):
+                event(
+                    self.logger,
+                    logging.WARNING,
+                    "drift_detected",
+                    f"{line}; report-only, nothing sent",
+                    model=action.name,
+                    kind=action.resource.value,
+                    action=action.kind.value,
+                )
+        self._drift = lines
+
+    def _start_readiness_clocks(self, report: ApplyReport) -> None:
+        for r in report.results:
+            waits = (ActionKind.CREATE, ActionKind.REPLACE, ActionKind.UPDATE_MODEL)
+            if r.outcome is Outcome.DONE and r.action.kind in waits and r.arn:
+                self._started[r.arn] = (r.action.resource.value, self.clock())
+
+    def _time_readiness(self, observed: ObservedState) -> None:
+        """Observe how long each create or switch took to be ready (once, when it is)."""
+        by_arn = observed.by_arn()
+        for arn, (kind, started) in list(self._started.items()):
+            found = by_arn.get(arn)
+            if found is None or found.status == STATUS_FAILED:
+                del self._started[arn]
+            elif found.ready:
+                self.metrics.ready_seconds.labels(kind=kind).observe(self.clock() - started)
+                del self._started[arn]
 
     def _schedule_deferred(self, report: ApplyReport) -> None:
         """Come back soon for what waits on something becoming ready (a model's import)."""

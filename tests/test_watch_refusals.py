@@ -107,3 +107,44 @@ def test_a_broken_manifest_says_healing_goes_on_and_heals(
     [broken] = events.named("manifests_broken")
     assert "keeping the last good manifests; healing continues from them" in broken
     assert "alpha" in models(client)  # healed in the same pass
+
+
+def test_report_only_sends_no_change_and_names_the_drift_once(
+    tmp_path: Path, emulator: Any, events: Events
+) -> None:
+    repo = tmp_path / "m"
+    write(repo, "a.yaml", manifest("alpha"))
+    healing = watcher(repo, emulator, Events())
+    healing.reconcile("start")
+    write(repo, "b.yaml", manifest("beta"))  # pending: a create
+    client = emulator.client()
+    client.tag_resource(  # drift: a tag changed out of band
+        resourceARN=models(client)["alpha"]["modelArn"], tags=[{"key": "team", "value": "x"}]
+    )
+    w = watcher(repo, emulator, events, report_only=True)
+    before = {op: emulator.backend.calls[op] for op in MUTATING}
+    for _ in range(3):
+        w.reconcile("resync")
+    assert {op: emulator.backend.calls[op] for op in MUTATING} == before
+    drift = events.named("drift_detected")
+    assert sorted(d.split(":")[0] for d in drift) == ["create beta", "update-tags alpha"]
+    assert sample(w, "reconciler_pending_changes", kind="CustomModel", action="create") == 1
+    assert sample(w, "reconciler_pending_changes", kind="CustomModel", action="update-tags") == 1
+    assert w.ready  # it reports: a pass completed
+    healing.reconcile("resync")  # the healing loop has the same gauge, then at zero
+    assert sample(healing, "reconciler_pending_changes", kind="CustomModel", action="create") == 1
+    healing.reconcile("resync")
+    assert sample(healing, "reconciler_pending_changes", kind="CustomModel", action="create") == 0
+
+
+def test_the_time_to_ready_is_observed(tmp_path: Path, emulator: Any, events: Events) -> None:
+    repo = tmp_path / "m"
+    write(repo, "a.yaml", manifest("alpha"))
+    w = watcher(repo, emulator, events)
+    w.reconcile("start")  # created: Creating for a moment (the test emulator's 0.2 s)
+    import time
+
+    time.sleep(0.3)
+    w.reconcile("resync")
+    count = "reconciler_resource_ready_seconds_count"
+    assert sample(w, count, kind="CustomModel") == 1
