@@ -157,6 +157,7 @@ def test_a_failing_model_backs_off_while_others_converge(
 ) -> None:
     """The exact schedule: after the k-th failure the next attempt comes no sooner than
     c/2 and no later than c, c = min(cap, base * 2^(k-1)); the others converge at once."""
+    emulator.backend.import_seconds = 0.0  # Active at once: a refused delete fails, not defers
     clock = Clock()
     base, cap = 10.0, 60.0
     options = WatchOptions(paths=(str(repo),), scope="default", backoff_base=base, backoff_cap=cap)
