@@ -169,6 +169,12 @@ def _add_globals(parser: argparse.ArgumentParser, defaults: bool) -> None:
     group.add_argument("--profile", default=default(None), help="AWS profile")
     group.add_argument("--endpoint-url", default=default(None), help="Bedrock endpoint URL")
     group.add_argument(
+        "--account-id",
+        default=default(None),
+        metavar="ID",
+        help="refuse credentials for any other account (env RECONCILER_ACCOUNT_ID)",
+    )
+    group.add_argument(
         "--scope", default=default(None), help="ownership scope (env RECONCILER_SCOPE)"
     )
     group.add_argument(

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from reconciler.aws.client import Account
     from reconciler.aws.reader import AccountReader
     from reconciler.desired import DesiredState
+    from reconciler.identity import Place
     from reconciler.plan import Plan
     from reconciler.planfile import SavedPlan
     from reconciler.report import ApplyReport
@@ -79,9 +80,9 @@ def _plan(args: argparse.Namespace, environ: Mapping[str, str], out: Path | None
         result, observed = read_and_plan(_reader(args, account), desired, args.scope)
     _check(args, result, len(desired.resources))
     if out is not None and not result.errors:
-        text = planfile.dumps(result, account.region, desired, observed)
+        text = planfile.dumps(result, account.place, desired, observed)
         _write_plan_file(out, text)
-    _emit(args, environ, _plan_views(result, account.region, args.show_noop))
+    _emit(args, environ, _plan_views(result, account.place, args.show_noop))
     _note_throttles(account)
     if result.errors:
         print(f"error: {len(result.errors)} action(s) cannot be applied", file=sys.stderr)
@@ -110,7 +111,7 @@ def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     saved = _saved_plan(args)
     desired = None if saved else _load(args)
     with connect(args, environ) as account:
-        result = _apply_plan(args, _reader(args, account), desired, saved, account.region)
+        result = _apply_plan(args, _reader(args, account), desired, saved, account.place)
         check_commitments(result, args.allow_commitment)
         client = account.bedrock
         clock = Clock()
@@ -127,7 +128,7 @@ def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             report = waiter.wait_for_active(
                 report, client, timeout=args.timeout, clock=clock, deadline=deadline
             )
-    _emit(args, environ, _report_views(report, account.region, args.show_noop))
+    _emit(args, environ, _report_views(report, account.place, args.show_noop))
     _note_throttles(account)
     if report.deferred:
         names = ", ".join(label(r.action) for r in report.deferred)
@@ -147,7 +148,7 @@ def _apply_plan(
     reader: AccountReader,
     desired: DesiredState | None,
     saved: SavedPlan | None,
-    region: str,
+    place: Place,
 ) -> Plan:
     """What ``apply`` executes: a fresh plan, or the saved one if the account still matches."""
     from reconciler import planfile
@@ -161,7 +162,7 @@ def _apply_plan(
         _check(args, result, len(desired.resources), guard=not args.no_prune)
         return result
     observed = read_for_saved(reader, saved)
-    planfile.check_fresh(saved, observed, args.scope, region)
+    planfile.check_fresh(saved, observed, args.scope, place)
     if saved.plan.errors:
         raise UnsafePlanError(f"{args.plan} holds conflict or blocked actions; refusing")
     fresh = rederive(reader, saved, observed, args.scope)
@@ -213,7 +214,7 @@ def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
                 raise UsageError(
                     f"--metrics-port {args.metrics_port}: cannot listen there ({e.strerror})"
                 ) from e
-        where = f"{', '.join(options.paths)} for scope {options.scope!r} in {account.region}"
+        where = f"{', '.join(options.paths)} for scope {options.scope!r} in {account.place}"
         logs.event(logger, logging.INFO, "started", f"watching {where}")
         try:
             watcher.run()
@@ -287,7 +288,7 @@ def _note_throttles(account: Account) -> None:
         )
 
 
-def _plan_views(result: Plan, region: str, show_noop: bool = False) -> Views:
+def _plan_views(result: Plan, region: Place, show_noop: bool = False) -> Views:
     from reconciler import render
 
     return {
@@ -298,7 +299,7 @@ def _plan_views(result: Plan, region: str, show_noop: bool = False) -> Views:
     }
 
 
-def _report_views(report: ApplyReport, region: str, show_noop: bool = False) -> Views:
+def _report_views(report: ApplyReport, region: Place, show_noop: bool = False) -> Views:
     from reconciler import render
 
     return {

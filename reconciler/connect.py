@@ -34,8 +34,11 @@ def connect(
     """The clients of the account (or sandbox) the global options name."""
     from reconciler.aws.client import Account
 
+    expected, source = _expected_account(args, environ)
     if not args.sandbox:
-        yield Account(settings(args, environ), on_attempt, on_throttle)
+        account = Account(settings(args, environ), on_attempt, on_throttle)
+        account.check_account(expected, source)
+        yield account
         return
     region = _region(args, environ) or environ.get("AWS_DEFAULT_REGION") or SANDBOX_REGION
     state = Path(
@@ -43,7 +46,9 @@ def connect(
     )
     with _sandbox(state, region):
         sandboxed = settings(args, environ, region=region, local=True)
-        yield Account(sandboxed, on_attempt, on_throttle)
+        account = Account(sandboxed, on_attempt, on_throttle)
+        account.check_account(expected, source)
+        yield account
 
 
 def settings(
@@ -65,6 +70,19 @@ def settings(
         read_timeout=args.read_timeout,
         max_rps=args.max_rps,
     )
+
+
+def _expected_account(
+    args: argparse.Namespace, environ: Mapping[str, str]
+) -> tuple[str | None, str]:
+    """The account the run must be in: ``--account-id``, else ``RECONCILER_ACCOUNT_ID``."""
+    value: str | None = getattr(args, "account_id", None)
+    source = "--account-id"
+    if value is None and environ.get("RECONCILER_ACCOUNT_ID"):
+        value, source = environ["RECONCILER_ACCOUNT_ID"], "RECONCILER_ACCOUNT_ID"
+    if value is not None and not (len(value) == 12 and value.isdigit()):
+        raise UsageError(f"{source} must be a 12-digit AWS account id, got {value!r}")
+    return value, source
 
 
 def _region(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:

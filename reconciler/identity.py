@@ -59,3 +59,21 @@ class ResourceKey:
         if not sep:
             return cls(Kind.CUSTOM_MODEL, text)
         return cls(Kind(kind), name)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a run's resources live: an account (learned from the credentials) and a region.
+
+    The first step to targets: every plan, report and saved plan names its place.
+    """
+
+    region: str
+    account: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.account}/{self.region}" if self.account else self.region
+
+    @classmethod
+    def of(cls, where: Place | str) -> Place:
+        return where if isinstance(where, Place) else cls(region=where)

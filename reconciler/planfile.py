@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from reconciler import __version__
 from reconciler.desired import Declared, DeclaredResource, DesiredState, Manifest, desired_state
 from reconciler.errors import StalePlanError, UsageError
-from reconciler.identity import Kind, ResourceKey
+from reconciler.identity import Kind, Place, ResourceKey
 from reconciler.observed import STATUS_FAILED, ObservedState
 from reconciler.plan import Action, ActionKind, Plan
 
@@ -88,6 +88,7 @@ class PlanFile(_Strict):
     created_by: str
     scope: str
     region: str
+    account: str | None = None
     manifests: dict[str, Any]
     declared: int
     observed: Snapshot
@@ -105,6 +106,7 @@ class SavedPlan:
 
     plan: Plan
     region: str
+    account: str | None
     declared: int
     snapshot: Snapshot
     names: frozenset[ResourceKey]
@@ -128,7 +130,7 @@ def snapshot(observed: ObservedState, scope: str, names: Iterable[ResourceKey]) 
     return Snapshot(models=models, absent=sorted(wanted - models.keys()))
 
 
-def dumps(plan: Plan, region: str, desired: DesiredState, observed: ObservedState) -> str:
+def dumps(plan: Plan, where: Place | str, desired: DesiredState, observed: ObservedState) -> str:
     """The saved-plan document for ``plan``."""
     names = [r.key for r in desired.resources]
     document = PlanFile(
@@ -136,7 +138,8 @@ def dumps(plan: Plan, region: str, desired: DesiredState, observed: ObservedStat
         version=VERSION,
         created_by=f"bedrock-reconciler {__version__}",
         scope=plan.scope,
-        region=region,
+        region=Place.of(where).region,
+        account=Place.of(where).account or None,
         manifests={"files": list(desired.files), "digest": _digest(desired)},
         declared=len(desired.resources),
         observed=snapshot(observed, plan.scope, names),
@@ -160,6 +163,7 @@ def load(path: Path) -> SavedPlan:
     return SavedPlan(
         plan=Plan(scope=document.scope, actions=actions),
         region=document.region,
+        account=document.account,
         declared=document.declared,
         snapshot=document.observed,
         names=frozenset(d.key for d in declared) | absent,
@@ -205,13 +209,16 @@ def _said(action: SavedAction) -> str:
     return f"{action.action.value} (arn {action.arn})"
 
 
-def check_fresh(saved: SavedPlan, observed: ObservedState, scope: str, region: str) -> None:
+def check_fresh(saved: SavedPlan, observed: ObservedState, scope: str, where: Place | str) -> None:
     """Refuse, naming every difference, when the account or target moved since the plan."""
+    place = Place.of(where)
     changes = []
     if saved.plan.scope != scope:
         changes.append(f"the plan is for scope {saved.plan.scope!r}, not {scope!r}")
-    if saved.region != region:
-        changes.append(f"the plan is for region {saved.region}, not {region}")
+    if saved.region != place.region:
+        changes.append(f"the plan is for region {saved.region}, not {place.region}")
+    if saved.account and place.account and saved.account != place.account:
+        changes.append(f"the plan is for account {saved.account}, not {place.account}")
     if not changes:
         changes = diff(saved.snapshot, snapshot(observed, scope, saved.names))
     if changes:

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.identity import Kind
+from reconciler.identity import Kind, Place
 from reconciler.plan import DESTRUCTIVE as _DESTRUCTIVE
 from reconciler.plan import ERRORS, Action, ActionKind, Plan, label
 from reconciler.report import ActionResult, ApplyReport, Outcome
@@ -41,7 +41,7 @@ _COLORS = {
 }
 
 
-def plan_text(plan: Plan, region: str, color: bool = False, show_noop: bool = False) -> str:
+def plan_text(plan: Plan, region: Place | str, color: bool = False, show_noop: bool = False) -> str:
     """One line per change and error action, one for what is in sync (``show_noop``: one
     line per resource in sync instead), then a summary line."""
     header = f"Plan for scope {plan.scope!r} in {region}:"
@@ -56,7 +56,7 @@ def plan_text(plan: Plan, region: str, color: bool = False, show_noop: bool = Fa
 
 
 def report_text(
-    report: ApplyReport, region: str, color: bool = False, show_noop: bool = False
+    report: ApplyReport, region: Place | str, color: bool = False, show_noop: bool = False
 ) -> str:
     """One line per action with its result (what was in sync folded into one line unless
     ``show_noop``), then a summary of results."""
@@ -82,22 +82,23 @@ def result_counts(report: ApplyReport) -> dict[str, int]:
     }
 
 
-def plan_json(plan: Plan, region: str) -> str:
+def plan_json(plan: Plan, region: Place | str) -> str:
     """The plan as one JSON document."""
     actions = [_action_dict(a) for a in plan.actions]
     return _dump(plan, region, actions)
 
 
-def report_json(report: ApplyReport, region: str) -> str:
+def report_json(report: ApplyReport, region: Place | str) -> str:
     """The apply report as one JSON document: the plan's fields plus result and error."""
     actions = [_result_dict(r) for r in report.results]
     return _dump(report.plan, region, actions)
 
 
-def _dump(plan: Plan, region: str, actions: Sequence[dict[str, Any]]) -> str:
+def _dump(plan: Plan, region: Place | str, actions: Sequence[dict[str, Any]]) -> str:
     document = {
         "scope": plan.scope,
-        "region": region,
+        "account": Place.of(region).account or None,
+        "region": Place.of(region).region,
         "actions": list(actions),
         "summary": plan.summary(),
     }
@@ -170,19 +171,22 @@ _MD_ICONS = {
 }
 
 
-def plan_markdown(plan: Plan, region: str) -> str:
+def plan_markdown(plan: Plan, region: Place | str) -> str:
     """The plan as a Markdown report for a pull-request comment or a step summary."""
     return _markdown("Plan", plan, region, [(a, None) for a in plan.actions])
 
 
-def report_markdown(report: ApplyReport, region: str) -> str:
+def report_markdown(report: ApplyReport, region: Place | str) -> str:
     """The apply report as Markdown: the plan's table with a result column."""
     rows = [(r.action, r) for r in report.results]
     return _markdown("Apply", report.plan, region, rows)
 
 
 def _markdown(
-    title: str, plan: Plan, region: str, rows: Sequence[tuple[Action, ActionResult | None]]
+    title: str,
+    plan: Plan,
+    region: Place | str,
+    rows: Sequence[tuple[Action, ActionResult | None]],
 ) -> str:
     summary = plan.summary()
     counts = " · ".join(f"{n} {kind}" for kind, n in summary.items()) or "nothing to do"

@@ -232,3 +232,53 @@ def test_plan_files_are_written_atomically(cli: Cli, repo: Path, tmp_path: Path)
     planfile, _ = saved(cli, repo, tmp_path)
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
     assert json.loads(planfile.read_text())["format"] == "bedrock-reconciler/plan"
+
+
+# The account the credentials belong to ----------------------------------------------------
+
+
+def test_every_output_names_the_account(cli: Cli, repo: Path) -> None:
+    text = cli("plan", str(repo))
+    assert text.out.startswith("Plan for scope 'default' in 123456789012/us-east-1:")
+    document = cli("plan", str(repo), "--output", "json").json()
+    assert (document["account"], document["region"]) == ("123456789012", "us-east-1")
+    markdown = cli("plan", str(repo), "--output", "markdown").out
+    assert "in `123456789012/us-east-1`" in markdown.splitlines()[0]
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_credentials_for_another_account_are_refused_before_anything_is_read(
+    cli: Cli, repo: Path, emulator: Any, how: str
+) -> None:
+    before = sum(emulator.backend.calls.values())
+    if how == "flag":
+        run = cli("--account-id", "222222222222", "apply", str(repo))
+        source = "--account-id"
+    else:
+        run = cli("apply", str(repo), environ={"RECONCILER_ACCOUNT_ID": "222222222222"})
+        source = "RECONCILER_ACCOUNT_ID"
+    assert run.code == 1
+    assert run.err == (
+        "error: the credentials are for account 123456789012, not 222222222222 "
+        f"({source}); nothing was read or changed\n"
+    )
+    assert sum(emulator.backend.calls.values()) == before  # only STS was asked
+    assert cli("--account-id", "123456789012", "plan", str(repo)).code == 0
+
+
+def test_an_account_id_that_is_not_one_is_a_usage_error(cli: Cli, repo: Path) -> None:
+    run = cli("--account-id", "12345", "plan", str(repo))
+    assert run.code == 1 and "must be a 12-digit AWS account id" in run.err
+
+
+def test_a_saved_plan_for_another_account_is_refused(
+    cli: Cli, repo: Path, tmp_path: Path, emulator: Any
+) -> None:
+    planfile, document = saved(cli, repo, tmp_path)
+    assert document["account"] == "123456789012"
+    document["account"] = "222222222222"
+    tampered(planfile, document)
+    run = cli("apply", "--plan", str(planfile))
+    assert run.code == 1
+    assert "the plan is for account 222222222222, not 123456789012" in run.err
+    assert models(emulator.client()) == {}

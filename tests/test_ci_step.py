@@ -27,7 +27,9 @@ def test_markdown_plan_lists_every_action_and_flags_destruction(cli: Cli, repo: 
     run = cli("plan", str(repo), "--output", "markdown")
     assert run.code == 0
     text = run.out
-    assert text.startswith("### Bedrock custom models: plan for scope `default` in `us-east-1`")
+    assert text.startswith(
+        "### Bedrock custom models: plan for scope `default` in `123456789012/us-east-1`"
+    )
     assert "1 create · 1 replace · 1 delete" in text
     assert "[!CAUTION]" in text and "`alpha`, `beta`" in text
     assert "| 🔴 | **replace** | `alpha` |" in text

@@ -36,7 +36,7 @@ EXAMPLES_README = ROOT / "examples" / "README.md"
 
 TIMEOUT = 60
 MODELS = ("chat-large", "chat-small")
-HEADING = "### Bedrock custom models: plan for scope `prod` in `us-east-1`"
+HEADING = "### Bedrock custom models: plan for scope `prod` in `123456789012/us-east-1`"
 # A `reconciler` command: the word followed by one of its subcommands.
 COMMAND = re.compile(r"\breconciler (?=(?:validate|plan|apply|watch|schema)\b)")
 GITHUB_FILES = ("GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH")
@@ -259,7 +259,7 @@ def test_github_plan_then_apply_against_the_sandbox(workflow: Any, sandbox: Sand
     assert apply.outputs["plan"] == {"exitcode": "2"}
     report = apply_summary.read_text()
     assert HEADING in report
-    assert "### Bedrock custom models: apply for scope `prod` in `us-east-1`" in report
+    assert "### Bedrock custom models: apply for scope `prod` in `123456789012/us-east-1`" in report
     assert report.count("| done |") == 2
 
     env = literal_env(workflow["env"])

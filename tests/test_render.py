@@ -181,7 +181,7 @@ def test_ansi_with_color(full_plan: Plan) -> None:
 
 def test_plan_json_is_one_document(full_plan: Plan) -> None:
     document = json.loads(plan_json(full_plan, REGION))
-    assert set(document) == {"scope", "region", "actions", "summary"}
+    assert set(document) == {"scope", "account", "region", "actions", "summary"}
     assert document["scope"] == SCOPE
     assert document["region"] == REGION
     assert document["summary"] == {
@@ -208,7 +208,13 @@ def test_plan_json_is_one_document(full_plan: Plan) -> None:
 
 def test_plan_json_of_an_empty_plan() -> None:
     document = json.loads(plan_json(Plan(scope="s", actions=()), "us-east-1"))
-    assert document == {"scope": "s", "region": "us-east-1", "actions": [], "summary": {}}
+    assert document == {
+        "scope": "s",
+        "account": None,
+        "region": "us-east-1",
+        "actions": [],
+        "summary": {},
+    }
 
 
 def _report(result: Plan) -> ApplyReport:
@@ -228,7 +234,7 @@ def _report(result: Plan) -> ApplyReport:
 
 def test_report_json_has_result_and_error_per_action(full_plan: Plan) -> None:
     document = json.loads(report_json(_report(full_plan), REGION))
-    assert set(document) == {"scope", "region", "actions", "summary"}
+    assert set(document) == {"scope", "account", "region", "actions", "summary"}
     assert document["summary"] == full_plan.summary()
     by_name = {a["name"]: a for a in document["actions"]}
     assert len(by_name) == len(full_plan.actions)

@@ -56,7 +56,7 @@ def test_credentials_never_reach_output_or_plan_files(
     unreachable = ["--debug", "--endpoint-url", "http://127.0.0.1:9", "plan", str(folder)]
     assert main(unreachable, {"AWS_MAX_ATTEMPTS": "1"}) == 1
     captured = capsys.readouterr()
-    assert "cannot reach the Bedrock endpoint" in captured.err
+    assert "cannot reach the STS endpoint" in captured.err
     assert_clean(captured.out + captured.err)
     assert_clean(planfile.read_text())
     assert_clean(summary.read_text())

@@ -23,10 +23,11 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from reconciler.aws.errors import note_request
+from reconciler.aws.errors import calling, note_request
 from reconciler.aws.ratelimit import RateLimiter
 from reconciler.aws.settings import AwsSettings
-from reconciler.errors import CloudError
+from reconciler.errors import CloudError, UsageError
+from reconciler.identity import Place
 
 Listener = Callable[[str], None]
 
@@ -57,6 +58,26 @@ class Account:
     @property
     def region(self) -> str:
         return str(self.bedrock.meta.region_name)
+
+    @cached_property
+    def account_id(self) -> str:
+        """The account the credentials belong to (``sts:GetCallerIdentity``, one call; it
+        needs no permission)."""
+        with calling("GetCallerIdentity"):
+            return str(self._client("sts").get_caller_identity()["Account"])
+
+    @property
+    def place(self) -> Place:
+        return Place(region=self.region, account=self.account_id)
+
+    def check_account(self, expected: str | None, source: str = "--account-id") -> None:
+        """Learn the account (the first call of every command that reads it), and refuse
+        credentials for another account than ``expected``."""
+        if self.account_id != (expected or self.account_id):
+            raise UsageError(
+                f"the credentials are for account {self.account_id}, not {expected} "
+                f"({source}); nothing was read or changed"
+            )
 
     @cached_property
     def tagging(self) -> Any:

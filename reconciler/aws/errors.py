@@ -85,7 +85,7 @@ _OPERATION_HINTS = {
     ("GetResources", "ThrottledException"): "AWS kept throttling the call after every retry",
 }
 # The one operation that is not Bedrock's.
-_SERVICES = {"GetResources": "Resource Groups Tagging API"}
+_SERVICES = {"GetResources": "Resource Groups Tagging API", "GetCallerIdentity": "STS"}
 _IAM_PREFIXES = {"GetResources": "tag"}
 
 
