@@ -31,6 +31,7 @@ from tests.builders import (
 )
 
 A = ActionKind
+TOUCHING = frozenset({A.REPLACE, A.UPDATE_TAGS, A.UPDATE_MODEL, A.DELETE, A.RELEASE})
 MODELS = ("m1", "m2", "m3")
 SERVING = (
     ("p1", Kind.PROVISIONED_THROUGHPUT),
@@ -154,6 +155,11 @@ def test_no_admitted_order_deletes_a_model_in_use(
 ) -> None:
     wanted, found, seed = scenario
     result = plan(wanted, found, SCOPE)  # type: ignore[arg-type]
+    # Nothing without this scope's tag is ever deleted, replaced, switched or retagged.
+    by_arn = found.by_arn()  # type: ignore[attr-defined]
+    for action in result.actions:
+        if action.kind in TOUCHING:
+            assert by_arn[action.arn].is_managed_by(SCOPE), action
     if result.errors:
         return  # never applied, not even in part
     account = Account(
