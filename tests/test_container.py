@@ -351,11 +351,16 @@ def container(
         for a in command()
     ]
     argv = [str(venv / "bin" / entrypoint()[0]), *args]
-    argv += ["--endpoint-url", emulator.url, "--region", emulator.region]
+    argv += ["--endpoint-url", emulator.url]
+    # The docker run example sets AWS_REGION, as ECS and EKS do: no --region, and no
+    # AWS_DEFAULT_REGION (botocore alone reads only that one).
+    env = clean_environment()
+    env.pop("AWS_DEFAULT_REGION", None)
+    env["AWS_REGION"] = emulator.region
     process = subprocess.Popen(
         argv,
         cwd=tmp_path,
-        env=clean_environment(),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

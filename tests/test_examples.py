@@ -407,6 +407,8 @@ def run_gitlab_job(
     """A job's ``script:`` (or ``after_script:``) lines, in one shell, as the runner does."""
     job = pipeline[name]
     extra = literal_env(pipeline.get("variables"), job.get("variables"))
+    # The pipeline sets AWS_REGION; a runner's other region variable must not win over it.
+    extra.setdefault("AWS_DEFAULT_REGION", "eu-west-3")
     return sandbox.bash("\n".join(job[part]), cwd, extra)
 
 
