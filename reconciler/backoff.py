@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 DEFAULT_BASE_SECONDS = 10.0
 DEFAULT_CAP_SECONDS = 600.0
+# 2.0 ** 1024 overflows a float: a resource failing for days must still back off at the cap.
+_MAX_EXPONENT = 1023
 
 
 @dataclass
@@ -34,7 +36,7 @@ class Backoff:
         """Record a failure; return the delay before the next attempt."""
         count = self._failures.get(name, 0) + 1
         self._failures[name] = count
-        ceiling = min(self.cap, self.base * 2.0 ** (count - 1))
+        ceiling = min(self.cap, self.base * 2.0 ** min(count - 1, _MAX_EXPONENT))
         # "Equal jitter": at least half the ceiling, so retries never bunch up near zero.
         delay = ceiling / 2 + self.rand() * ceiling / 2
         self._not_before[name] = self.now() + delay

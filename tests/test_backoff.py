@@ -28,6 +28,8 @@ class Clock:
         (7, 0.0, 300.0),  # 10 * 2^6 = 640, capped at 600
         (7, 1.0, 600.0),
         (30, 0.5, 450.0),
+        (1025, 0.0, 300.0),  # days of failures: 2.0 ** 1024 would overflow
+        (3000, 1.0, 600.0),
     ],
 )
 def test_schedule(failures: int, rand: float, delay: float) -> None:
@@ -57,7 +59,7 @@ def test_success_forgets_and_others_are_independent() -> None:
 
 
 @given(
-    st.integers(1, 40),
+    st.integers(1, 1100),
     st.floats(0, 1),
     st.floats(0.1, 100),
     st.floats(1, 10_000),

@@ -113,7 +113,7 @@ def test_region_order_against_aws(
     code = main(["--endpoint-url", emulator.url, "plan", str(repo)], environ=environ)
     out = capsys.readouterr().out
     assert code == 0
-    assert f"in {expected}:" in out
+    assert f"in 123456789012/{expected}:" in out
 
 
 def test_the_region_flag_wins(capsys: Any, repo: Path, emulator: Any) -> None:
@@ -123,7 +123,7 @@ def test_the_region_flag_wins(capsys: Any, repo: Path, emulator: Any) -> None:
         environ=environ,
     )
     assert code == 0
-    assert "in ap-south-1:" in capsys.readouterr().out
+    assert "in 123456789012/ap-south-1:" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -140,7 +140,7 @@ def test_region_order_on_the_sandbox(
     state = str(tmp_path / "state.json")
     code = main(["--sandbox", "--sandbox-state", state, "plan", str(repo)], environ=environ)
     assert code == 0
-    assert f"in {expected}:" in capsys.readouterr().out
+    assert f"in 123456789012/{expected}:" in capsys.readouterr().out
 
 
 def test_a_missing_profile_is_named_with_its_source(

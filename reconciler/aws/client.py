@@ -160,7 +160,11 @@ def instrument(client: Any, on_attempt: Listener, on_throttle: Listener) -> None
 
     def observe(**kwargs: Any) -> None:
         operation = kwargs["operation"].name
-        note_request(str((kwargs.get("request_dict") or {}).get("url", "")))
+        answer: Any = kwargs.get("response")
+        http_response = answer[0] if answer else None
+        failed = getattr(http_response, "status_code", 200) >= 400
+        body = bytes(http_response.content) if failed and http_response is not None else b""
+        note_request(str((kwargs.get("request_dict") or {}).get("url", "")), body)
         on_attempt(operation)
         response = kwargs.get("response")
         if response is not None:

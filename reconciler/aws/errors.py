@@ -6,6 +6,7 @@ exception escapes the AWS edge and the CLI never shows a traceback for a refused
 
 from __future__ import annotations
 
+import http
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,9 +96,11 @@ _sent = threading.local()
 _BODY_CHARS = 200
 
 
-def note_request(url: str) -> None:
-    """Remember the URL this thread is sending to."""
+def note_request(url: str, body: bytes = b"") -> None:
+    """Remember the URL this thread sent to, and the start of an error answer's body (which
+    botocore drops when it cannot parse it, as a proxy's HTML page)."""
     _sent.url = url
+    _sent.body = body[:4096].decode("utf-8", "replace")
 
 
 def _endpoint() -> str:
@@ -113,9 +116,18 @@ def _foreign(error: botocore.exceptions.ClientError) -> str | None:
     body = str(details.get("Message", ""))
     if code and not code.isdigit() and "\n" not in body and "<" not in body:
         return None
+    body = body if body.strip() and body != _reason(code) else getattr(_sent, "body", "") or body
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", code or "?")
     snippet = " ".join(body.split())[:_BODY_CHARS]
     return f"HTTP {status} from {_endpoint()}, not an AWS answer: {snippet}"
+
+
+def _reason(code: str) -> str:
+    """The HTTP reason phrase botocore puts in place of an unparsed 5xx body."""
+    try:
+        return http.HTTPStatus(int(code)).phrase
+    except ValueError:
+        return ""
 
 
 def describe(error: Exception, operation: str, model: str = "") -> CloudError:

@@ -59,7 +59,7 @@ def test_an_html_error_page_is_one_line(
     lines = run.err.strip().splitlines()
     assert len(lines) == 1, run.err
     [line] = lines
-    assert line.startswith("error: List")
+    assert line.startswith("error: GetCallerIdentity failed: ")  # the first call
     assert f"failed: HTTP {status} from {url}, not an AWS answer: " in line
     if status != 502:  # botocore keeps a 5xx's reason phrase, and a 4xx's body, whole
         assert "<html> <head><title>Not here</title>" in line
