@@ -220,6 +220,15 @@ class ServingStore:
             )
         return record.model_arn
 
+    def _request(
+        self, params: Mapping[str, Any]
+    ) -> tuple[dict[str, str], str | None, str, str | None]:
+        """A create's tags, token and fingerprint, and the ARN a replayed token answers."""
+        tags = {t["key"]: t["value"] for t in params.get("tags") or []}
+        digest = fingerprint({k: v for k, v in params.items() if k != "clientRequestToken"})
+        token = params.get("clientRequestToken")
+        return tags, token, digest, self._replayed(token, digest)
+
     def _remember(self, token: str | None, digest: str, arn: str) -> None:
         from reconciler.sandbox.model import TokenRecord
 
@@ -230,11 +239,7 @@ class ServingStore:
 
     def create_throughput(self, params: Mapping[str, Any]) -> str:
         name = params["provisionedModelName"]
-        tags = {t["key"]: t["value"] for t in params.get("tags") or []}
-        request = {k: v for k, v in params.items() if k != "clientRequestToken"}
-        digest = fingerprint(request)
-        token = params.get("clientRequestToken")
-        replayed = self._replayed(token, digest)
+        tags, token, digest, replayed = self._request(params)
         if replayed is not None:
             return replayed
         if any(t.name == name for t in self.throughputs.values()):
@@ -311,11 +316,7 @@ class ServingStore:
 
     def create_deployment(self, params: Mapping[str, Any]) -> str:
         name = params["modelDeploymentName"]
-        tags = {t["key"]: t["value"] for t in params.get("tags") or []}
-        request = {k: v for k, v in params.items() if k != "clientRequestToken"}
-        digest = fingerprint(request)
-        token = params.get("clientRequestToken")
-        replayed = self._replayed(token, digest)
+        tags, token, digest, replayed = self._request(params)
         if replayed is not None:
             return replayed
         if any(d.name == name for d in self.deployments.values()):
