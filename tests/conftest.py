@@ -15,12 +15,17 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import settings
 
 from reconciler import sandbox
 from tests.helpers import Cli
 
 REGION = "us-east-1"
 TEST_IMPORT_SECONDS = "0.2"
+
+# The mutation check (.ci/mutation.py) runs the unit tests against each mutant: the same
+# examples every run, so a mutant is killed or survives the same way each time.
+settings.register_profile("mutation", derandomize=True, database=None)
 
 
 @pytest.fixture(autouse=True)
