@@ -40,6 +40,8 @@ from reconciler.connect import DEFAULT_SANDBOX_STATE
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.plan import DEFAULT_MAX_DELETE_PERCENT
 
+DEFAULT_PROGRESS_INTERVAL = 60.0
+
 EXIT_INTERRUPTED = 130
 _SCOPE_PATTERN = r"[a-zA-Z0-9\s._:/=+@-]{1,256}"
 
@@ -123,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apply.add_argument(
         "--timeout", type=float, default=3600.0, metavar="SECONDS", help="give up --wait after"
+    )
+    apply.add_argument(
+        "--progress-interval",
+        type=float,
+        default=DEFAULT_PROGRESS_INTERVAL,
+        metavar="SECONDS",
+        help="without a terminal, --wait's progress line comes at least this often "
+        f"(default {DEFAULT_PROGRESS_INTERVAL:g})",
     )
     apply.add_argument("--no-prune", action="store_true", help="never delete or release anything")
     apply.add_argument(
@@ -276,6 +286,7 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
     "read_timeout": (0, math.inf, False),
     "max_delete_percent": (0, 100, True),
     "timeout": (0, math.inf, False),
+    "progress_interval": (0, math.inf, False),
     "interval": (0, math.inf, False),
     "metrics_port": (0, 65535, True),
 }

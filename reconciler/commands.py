@@ -2,7 +2,8 @@
 
 Each takes the parsed arguments (global options already checked by ``cli``) and the
 environment, and returns the exit code; failures are raised as ReconcilerError for ``cli``
-to render. Output goes to stdout (the chosen view) and, for notes and warnings, to stderr.
+to render. Output goes to stdout (the chosen view) and, for notes, warnings and the progress
+of ``apply --wait``, to stderr.
 boto3 and the emulator are imported inside the commands that need them, so ``--help`` and
 ``validate`` start fast. Called by ``cli``'s ``main``.
 """
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from reconciler.identity import Place
     from reconciler.plan import Plan
     from reconciler.planfile import SavedPlan
+    from reconciler.progress import Reporter
     from reconciler.report import ApplyReport
 
 EXIT_OK = 0
@@ -116,18 +118,23 @@ def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         client = account.bedrock
         clock = Clock()
         deadline = clock.now() + args.timeout
-        waiting = executor.Waiting(deadline, clock) if args.wait else None
-        report = executor.apply(
-            result,
-            client,
-            concurrency=args.concurrency,
-            prune=not args.no_prune,
-            waiting=waiting,
-        )
-        if args.wait:
-            report = waiter.wait_for_active(
-                report, client, timeout=args.timeout, clock=clock, deadline=deadline
+        progress = _progress(args, environ, clock.now()) if args.wait else None
+        waiting = executor.Waiting(deadline, clock, progress) if args.wait else None
+        try:
+            report = executor.apply(
+                result,
+                client,
+                concurrency=args.concurrency,
+                prune=not args.no_prune,
+                waiting=waiting,
             )
+            if args.wait:
+                report = waiter.wait_for_active(
+                    report, client, args.timeout, clock=clock, deadline=deadline, observer=progress
+                )
+        finally:
+            if progress is not None:
+                progress.finish()
     _emit(args, environ, _report_views(report, account.place, args.show_noop))
     _note_throttles(account)
     if report.deferred:
@@ -141,6 +148,22 @@ def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         print(f"error: {len(report.failed)} action(s) failed", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _progress(args: argparse.Namespace, environ: Mapping[str, str], started: float) -> Reporter:
+    """``apply --wait``'s progress on stderr: redrawn on a terminal, else plain lines."""
+    import shutil
+
+    from reconciler.progress import Reporter
+
+    return Reporter(
+        sys.stderr,
+        terminal=sys.stderr.isatty(),
+        color="NO_COLOR" not in environ,
+        interval=args.progress_interval,
+        started=started,
+        width=shutil.get_terminal_size().columns,
+    )
 
 
 def _apply_plan(

@@ -42,6 +42,8 @@ def run(capsys: Any, *argv: str, environ: dict[str, str] | None = None) -> tuple
         (["plan", "--max-delete-percent", "-5"], "--max-delete-percent must be between 0 and 100"),
         (["plan", "--max-delete-percent", "nan"], "--max-delete-percent must be between"),
         (["apply", "--timeout", "nan"], "--timeout must be a finite number above 0"),
+        (["apply", "--progress-interval", "0"], "--progress-interval must be a finite number"),
+        (["apply", "--progress-interval", "inf"], "--progress-interval must be a finite number"),
         (["watch", "--interval", "-1"], "--interval must be a finite number above 0"),
         (["watch", "--metrics-port", "70000"], "--metrics-port must be between 0 and 65535"),
         (["watch", "--metrics-port", "-1"], "--metrics-port must be between 0 and 65535"),

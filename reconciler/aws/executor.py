@@ -25,7 +25,7 @@ from reconciler import graph, kinds
 from reconciler.aws import apis
 from reconciler.aws.creates import Sent, send, stale_arns
 from reconciler.aws.errors import calling
-from reconciler.aws.readiness import Answer, Clock, Gate, Readiness, State
+from reconciler.aws.readiness import Answer, Clock, Gate, Observer, Readiness, State
 from reconciler.aws.settings import DEFAULT_CONCURRENCY
 from reconciler.desired import DeclaredResource
 from reconciler.errors import CloudError, ConflictError, InvalidRequestError, UnsafePlanError
@@ -47,10 +47,12 @@ class _DeferredError(Exception):
 
 @dataclass(frozen=True)
 class Waiting:
-    """``apply --wait``: gates are polled until ``deadline`` (on ``clock``)."""
+    """``apply --wait``: gates are polled until ``deadline`` (on ``clock``), each poll told
+    to ``observer``."""
 
     deadline: float
     clock: Clock
+    observer: Observer | None = None
 
 
 def apply(
@@ -158,7 +160,7 @@ class _Run:
         if not wanted:
             return ready
         if self.waiting is not None and not self.runner.stopping():
-            answers = self.readiness.wait(wanted, self.waiting.deadline)
+            answers = self.readiness.wait(wanted, self.waiting.deadline, self.waiting.observer)
         else:
             answers = self.readiness.check(wanted)
         runnable = []

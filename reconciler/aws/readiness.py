@@ -4,8 +4,9 @@ A ``Gate`` asks one thing of one resource: a model ``Active``; a throughput or d
 ready again and serving a given model (a switch complete); any resource ready to serve.
 ``Readiness.check`` answers a set of gates with one list per kind involved (a deployment's
 pending update is read with its Get, as the list does not carry it), and ``wait`` polls
-until every gate passes or fails, within a deadline. The clock and sleep are injected so
-tests never wait in real time. Called by ``executor`` and ``waiter``.
+until every gate passes or fails, within a deadline, telling an ``Observer`` (``progress``)
+each gate's answer at every poll. The clock and sleep are injected so tests never wait in
+real time. Called by ``executor`` and ``waiter``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from reconciler.aws.apis import APIS, describe, list_all
 from reconciler.errors import CloudError
@@ -67,6 +68,12 @@ class Answer:
     detail: str = ""
 
 
+class Observer(Protocol):
+    """Told, at every poll of a wait, the answer of each gate waited for so far."""
+
+    def update(self, states: Mapping[Gate, Answer], now: float) -> None: ...
+
+
 class Readiness:
     """Checks gates against the account through one Bedrock client."""
 
@@ -83,7 +90,7 @@ class Readiness:
         self,
         gates: Collection[Gate],
         deadline: float,
-        on_poll: Callable[[Mapping[Gate, Answer]], None] = lambda _: None,
+        observer: Observer | None = None,
         poll_seconds: float = POLL_SECONDS,
         first_poll: float = FIRST_POLL_SECONDS,
     ) -> dict[Gate, Answer]:
@@ -94,7 +101,8 @@ class Readiness:
         while pending:
             now = self.check(pending)
             answers.update(now)
-            on_poll(answers)
+            if observer is not None:
+                observer.update(dict(answers), self.clock.now())
             pending = {g for g, a in now.items() if a.state is State.WAITING}
             if not pending or self.clock.now() >= deadline:
                 break

@@ -11,7 +11,6 @@ to ``poll_seconds``. The clock is injected so tests do not wait in real time. Ca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -21,6 +20,7 @@ from reconciler.aws.readiness import (
     Answer,
     Clock,
     Gate,
+    Observer,
     Readiness,
     State,
 )
@@ -46,18 +46,18 @@ def wait_for_active(
     poll_seconds: float = POLL_SECONDS,
     first_poll: float = FIRST_POLL_SECONDS,
     deadline: float | None = None,
-    on_poll: Callable[[Mapping[Gate, Answer]], None] = lambda _: None,
+    observer: Observer | None = None,
 ) -> ApplyReport:
     """Wait for everything the report created or switched; mark Failed and timed-out ones
     as failed. ``deadline`` (on the clock) overrides ``timeout`` when the wait is the end of
-    a longer one."""
+    a longer one. ``observer`` is told every poll's answers."""
     clock = clock or Clock()
     gates = {g: r for r in report.results if (g := gate_of(r)) is not None}
     if not gates:
         return report
     end = deadline if deadline is not None else clock.now() + timeout
     answers = Readiness(client, clock).wait(
-        gates, end, on_poll, poll_seconds=poll_seconds, first_poll=first_poll
+        gates, end, observer, poll_seconds=poll_seconds, first_poll=first_poll
     )
     finished = {
         id(result): _finished(result, answers[gate], timeout) for gate, result in gates.items()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from reconciler.aws.readiness import Answer, Gate
 from reconciler.aws.waiter import Clock, wait_for_active
 from reconciler.desired import CustomModelManifest, DeclaredModel
 from reconciler.plan import Action, ActionKind, Plan
@@ -145,3 +147,18 @@ def test_nothing_created_means_no_calls() -> None:
     client = ScriptedClient({})
     wait_for_active(report(), client, timeout=5, clock=FakeTime().clock())
     assert (client.lists, client.calls) == (0, 0)
+
+
+def test_the_observer_is_told_every_poll_with_the_time_of_the_clock() -> None:
+    time = FakeTime()
+    client = ScriptedClient(
+        {"arn:a": [{"modelStatus": "Creating"}, {"modelStatus": "Active"}]},
+    )
+    seen: list[tuple[dict[str, str], float]] = []
+
+    class Observer:
+        def update(self, states: Mapping[Gate, Answer], now: float) -> None:
+            seen.append(({g.name: a.status for g, a in states.items()}, now))
+
+    wait_for_active(report("a"), client, timeout=60, clock=time.clock(), observer=Observer())
+    assert seen == [({"a": "Creating"}, 0.0), ({"a": "Active"}, 0.5)]
