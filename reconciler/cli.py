@@ -33,6 +33,7 @@ from reconciler.commands import (
     cmd_apply,
     cmd_plan,
     cmd_schema,
+    cmd_status,
     cmd_validate,
     cmd_watch,
 )
@@ -116,6 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--out", metavar="PLANFILE", help="save the plan for apply --plan")
     _add_safety_options(plan)
     plan.set_defaults(handler=cmd_plan)
+
+    status = commands.add_parser(
+        "status", parents=[shared], help="show what the scope manages, and whether it is in sync"
+    )
+    status.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="manifest files or folders to compare with (default: none, the account alone)",
+    )
+    status.add_argument("--output", choices=("text", "json", "markdown"), default="text")
+    status.set_defaults(handler=cmd_status)
 
     apply = commands.add_parser("apply", parents=[shared], help="make the account match")
     _add_paths(apply)

@@ -1,4 +1,4 @@
-"""One function per command: ``validate``, ``schema``, ``plan``, ``apply`` and ``watch``.
+"""One function per command: ``validate``, ``schema``, ``plan``, ``status``, ``apply``, ``watch``.
 
 Each takes the parsed arguments (global options already checked by ``cli``) and the
 environment, and returns the exit code; failures are raised as ReconcilerError for ``cli``
@@ -30,11 +30,13 @@ if TYPE_CHECKING:
     from reconciler.aws.client import Account
     from reconciler.aws.reader import AccountReader
     from reconciler.desired import DesiredState
-    from reconciler.identity import Place
+    from reconciler.identity import Place, ResourceKey
+    from reconciler.observed import ObservedState
     from reconciler.plan import Plan
     from reconciler.planfile import SavedPlan
     from reconciler.progress import Reporter
     from reconciler.report import ApplyReport
+    from reconciler.status import StatusRow
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -92,6 +94,40 @@ def _plan(args: argparse.Namespace, environ: Mapping[str, str], out: Path | None
     if args.detailed_exitcode and result.changes:
         return EXIT_CHANGES
     return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """What the scope manages, read-only; with PATHs, also what holds a declared name and
+    whether each declared resource is in sync. No PATH reads no manifests at all."""
+    from reconciler.status import not_in_account, status_rows
+
+    desired = _load(args) if args.paths else None
+    with connect(args, environ) as account:
+        reader = _reader(args, account)
+        keys = [r.key for r in desired.resources] if desired is not None else []
+        observed = _confirm_drift(reader, reader.read(keys), args.scope, desired)
+    rows = status_rows(observed, args.scope, desired)
+    missing = not_in_account(observed, desired)
+    _emit(args, environ, _status_views(rows, args.scope, account.place, missing))
+    _note_throttles(account)
+    return EXIT_OK
+
+
+def _confirm_drift(
+    reader: AccountReader, observed: ObservedState, scope: str, desired: DesiredState | None
+) -> ObservedState:
+    """``observed``, with the tags of what looks drifted on the tagging index's word read
+    again from the resource itself (as a plan confirms what it would change)."""
+    from reconciler.observed import TagSource
+    from reconciler.status import status_rows
+
+    by_arn = observed.by_arn()
+    doubtful = [
+        row.arn
+        for row in status_rows(observed, scope, desired)
+        if row.in_sync is False and by_arn[row.arn].tags_from is not TagSource.MODEL
+    ]
+    return reader.confirm(observed, doubtful)
 
 
 def _discard(out: Path | None, why: str) -> None:
@@ -330,6 +366,22 @@ def _report_views(report: ApplyReport, region: Place, show_noop: bool = False) -
         "color": lambda: render.report_text(report, region, color=True, show_noop=show_noop),
         "json": lambda: render.report_json(report, region),
         "markdown": lambda: render.report_markdown(report, region),
+    }
+
+
+def _status_views(
+    rows: tuple[StatusRow, ...], scope: str, place: Place, missing: tuple[ResourceKey, ...]
+) -> Views:
+    from reconciler import statusview
+
+    def text() -> str:
+        return statusview.status_text(rows, scope, place, missing)
+
+    return {
+        "text": text,
+        "color": text,  # a table has no colour
+        "json": lambda: statusview.status_json(rows, scope, place, missing),
+        "markdown": lambda: statusview.status_markdown(rows, scope, place, missing),
     }
 
 

@@ -213,7 +213,7 @@ def _markdown_warnings(plan: Plan) -> list[str]:
     lines = []
     destructive = [a for a in plan.actions if a.kind in _DESTRUCTIVE]
     if destructive:
-        names = ", ".join(_code(label(a)) for a in destructive)
+        names = ", ".join(md_code(label(a)) for a in destructive)
         noun = (
             "model(s)"
             if all(a.resource is Kind.CUSTOM_MODEL for a in destructive)
@@ -226,10 +226,10 @@ def _markdown_warnings(plan: Plan) -> list[str]:
         ]
     if plan.cautions:
         lines += ["> [!CAUTION]", f"> **{len(plan.cautions)} commitment(s) would be bought:**"]
-        lines += [f"> - {_code(str(a.key))} {a.caution}" for a in plan.cautions]
+        lines += [f"> - {md_code(str(a.key))} {a.caution}" for a in plan.cautions]
         lines.append("")
     if plan.errors:
-        names = ", ".join(_code(label(a)) for a in plan.errors)
+        names = ", ".join(md_code(label(a)) for a in plan.errors)
         lines += [
             "> [!WARNING]",
             f"> **{len(plan.errors)} action(s) cannot be applied** (conflict or blocked): {names}",
@@ -245,16 +245,16 @@ def _report_warnings(rows: Sequence[tuple[Action, ActionResult | None]]) -> list
     lines = []
     destructive = [a for a in done if a.kind in _DESTRUCTIVE]
     if destructive:
-        names = ", ".join(_code(label(a)) for a in destructive)
+        names = ", ".join(md_code(label(a)) for a in destructive)
         lines += ["> [!CAUTION]", f"> **{len(destructive)} deleted or replaced:** {names}", ""]
     bought = [a for a in done if a.caution]
     if bought:
         lines += ["> [!CAUTION]", f"> **{len(bought)} commitment(s) bought:**"]
-        lines += [f"> - {_code(str(a.key))} {a.caution}" for a in bought]
+        lines += [f"> - {md_code(str(a.key))} {a.caution}" for a in bought]
         lines.append("")
     failed = [a for a, r in rows if r is not None and r.outcome is Outcome.FAILED]
     if failed:
-        names = ", ".join(_code(label(a)) for a in failed)
+        names = ", ".join(md_code(label(a)) for a in failed)
         lines += ["> [!WARNING]", f"> **{len(failed)} action(s) failed:** {names}", ""]
     return lines
 
@@ -272,21 +272,27 @@ def _markdown_table(
         kind = action.kind.value
         if action.kind in _DESTRUCTIVE or action.kind in ERRORS:
             kind = f"**{kind}**"
-        source = _code(action.source) if action.source else "—"
-        cells = [_MD_ICONS[action.kind], kind, _code(label(action)), _cell(action.reason), source]
+        source = md_code(action.source) if action.source else "—"
+        cells = [
+            _MD_ICONS[action.kind],
+            kind,
+            md_code(label(action)),
+            md_cell(action.reason),
+            source,
+        ]
         if with_result:
-            cells.append(_cell(_result_text(result)) if result else "")
+            cells.append(md_cell(_result_text(result)) if result else "")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def _cell(text: str) -> str:
+def md_cell(text: str) -> str:
     """Text safe in a table cell: a ``|`` would end the cell, a newline the row."""
     return " ".join(text.replace("|", "\\|").splitlines())
 
 
-def _code(text: str) -> str:
+def md_code(text: str) -> str:
     """``text`` as a code span in a table cell, whatever backticks or pipes it holds."""
     fence = "``" if "`" in text else "`"
     pad = " " if "`" in text else ""
-    return f"{fence}{pad}{_cell(text)}{pad}{fence}"
+    return f"{fence}{pad}{md_cell(text)}{pad}{fence}"
