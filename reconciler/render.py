@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from reconciler.diagram import serving_markdown
 from reconciler.identity import Kind, Place
 from reconciler.plan import DESTRUCTIVE as _DESTRUCTIVE
 from reconciler.plan import ERRORS, Action, ActionKind, Plan, label
@@ -198,6 +199,8 @@ def _markdown(
     ]
     with_result = title == "Apply"
     lines += _report_warnings(rows) if with_result else _markdown_warnings(plan)
+    not_done = {a.key: r.outcome.value for a, r in rows if r and r.outcome is not Outcome.DONE}
+    lines += serving_markdown(plan, not_done=not_done)
     changed = [(a, r) for a, r in rows if a.kind is not ActionKind.NOOP]
     unchanged = [(a, r) for a, r in rows if a.kind is ActionKind.NOOP]
     if changed:

@@ -8,6 +8,7 @@ left out: the venv's ``reconciler`` is first on PATH. Nothing reaches the networ
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -15,9 +16,10 @@ import shlex
 import shutil
 import subprocess
 import sys
+import textwrap
 import threading
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,13 +28,17 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import manifest, write
+from reconciler.diagram import flowchart
+from tests.helpers import manifest, throughput, write
+from tests.test_diagram import HOSTILE, hostile_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 GITHUB = ROOT / "examples" / "github-actions" / "reconcile.yml"
 GITLAB = ROOT / "examples" / "gitlab-ci" / ".gitlab-ci.yml"
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
 EXAMPLES_README = ROOT / "examples" / "README.md"
+# The pinned mermaid (and jsdom, the DOM its parse needs) that checks the plans' diagrams.
+MERMAID = ROOT / "tests" / "mermaid"
 
 TIMEOUT = 60
 MODELS = ("chat-large", "chat-small")
@@ -391,6 +397,93 @@ def test_github_comment_script_creates_then_edits_one_comment(
         (tmp_path / file).unlink()
     ((kind, args),) = comment("", [mine])  # validation failed: the plan step never ran
     assert kind == "update" and "no plan for 0123456" in args["body"]
+
+
+Parse = Callable[[list[str]], list[dict[str, Any]]]
+
+
+@pytest.fixture(scope="session")
+def mermaid() -> Parse:
+    """Mermaid's own parser under node: ``npm ci`` from the lock file into
+    tests/mermaid/node_modules (ignored by git) once per lock file, then one node run per
+    call, parsing every source given."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are not installed")
+    modules = MERMAID / "node_modules"
+    stamp = modules / ".installed-lock-sha256"
+    wanted = hashlib.sha256((MERMAID / "package-lock.json").read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text() != wanted:
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"],
+            cwd=MERMAID,
+            check=True,
+            timeout=600,
+        )
+        stamp.write_text(wanted)
+
+    def parse(sources: list[str]) -> list[dict[str, Any]]:
+        result = subprocess.run(
+            ["node", str(MERMAID / "parse.mjs")],
+            input=json.dumps(sources),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=True,
+        )
+        parsed: list[dict[str, Any]] = json.loads(result.stdout)
+        return parsed
+
+    return parse
+
+
+def readme_diagram() -> str:
+    """The README's example diagram, still indented as the list item it belongs to."""
+    readme = (ROOT / "README.md").read_text()
+    (block,) = re.findall(r"^  ```mermaid\n.*?^  ```\n", readme, flags=re.MULTILINE | re.DOTALL)
+    return str(block)
+
+
+def mermaid_blocks(markdown: str) -> list[str]:
+    return re.findall(r"^```mermaid\n(.*?)^```$", markdown, flags=re.MULTILINE | re.DOTALL)
+
+
+@pytest.mark.timeout(600)  # the first run installs mermaid (about 10 s, more on a slow link)
+def test_github_plan_and_apply_draw_a_rollout_mermaid_parses(
+    workflow: Any, sandbox: Sandbox, mermaid: Parse
+) -> None:
+    sandbox.manifests = {
+        "v1.yaml": manifest("support-v1"),
+        "prod.yaml": throughput("support-prod", model="support-v1"),
+    }
+    env = literal_env(workflow["env"])
+    first = sandbox.reconciler("apply", "--wait", "manifests", cwd=sandbox.checkout("c"), extra=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    sandbox.manifests = {
+        "v2.yaml": manifest("support-v2"),
+        "prod.yaml": throughput("support-prod", model="support-v2"),
+    }
+    pull_request = sandbox.checkout("pull-request")
+    plan = run_github_job(workflow, "plan", sandbox, pull_request, sandbox.root / "plan.md")
+    assert plan.ok, plan.log()
+    (drawn,) = mermaid_blocks((pull_request / "plan.md").read_text())
+    assert "support-prod<br/>throughput · switching" in drawn
+    assert "support-v1<br/>model · to be deleted" in drawn
+    assert "support-v2<br/>model · new" in drawn
+    assert "n2 --> n1" in drawn and "n2 -. was .-> n0" in drawn
+    (readme,) = mermaid_blocks(textwrap.dedent(readme_diagram()))
+    assert readme == drawn  # the README shows what a rollout draws
+    summary = sandbox.root / "apply.md"
+    apply = run_github_job(workflow, "apply", sandbox, sandbox.checkout("main"), summary)
+    assert apply.ok, apply.log()
+    (planned, applied) = mermaid_blocks(summary.read_text())  # the plan step, then the apply
+    assert planned == applied == drawn
+
+    valid = [drawn, *(flowchart(hostile_plan(name)) or "" for name in HOSTILE)]
+    # And the check can fail: a label left open, a quote inside a label.
+    broken = [drawn.replace('"]', "", 1), drawn.replace("v2<br/>", 'v"2<br/>', 1)]
+    results = mermaid(valid + broken)  # one node run: mermaid takes a second to load
+    assert results[: len(valid)] == [{"ok": True, "type": "flowchart-v2"}] * len(valid), results
+    assert [r["ok"] for r in results[len(valid) :]] == [False, False], broken
 
 
 # --- GitLab CI --------------------------------------------------------------------------

@@ -328,7 +328,9 @@ def test_a_report_says_what_was_done_not_what_would_be(full_plan: Plan) -> None:
     text = report_markdown(report, REGION)
     assert "will be deleted" not in text
     assert "> **1 deleted or replaced:** `r-replace`" in text
-    assert "d-delete" not in text.split("| |")[0]  # skipped: not in the warnings
+    warnings, diagram = text.split("| |")[0].split("```mermaid")
+    assert "d-delete" not in warnings  # skipped: not in the warnings
+    assert "d-delete<br/>model · to be deleted, skipped" in diagram
 
 
 def test_markdown_cells_escape_pipes_backticks_and_newlines(cli: Any, tmp_path: Path) -> None:
