@@ -27,10 +27,12 @@ from reconciler.aws.settings import (
     TagReads,
 )
 from reconciler.commands import (
+    DEFAULT_EXPORT_DIR,
     EXIT_ERROR,
     EXIT_OK,
     append_step_summary,
     cmd_apply,
+    cmd_export,
     cmd_plan,
     cmd_schema,
     cmd_status,
@@ -176,6 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_safety_options(watch)
     _add_commitment_option(watch)
     watch.set_defaults(handler=cmd_watch)
+
+    export = commands.add_parser(
+        "export", parents=[shared], help="write manifests for what the account holds"
+    )
+    export.add_argument(
+        "--output-dir",
+        default=DEFAULT_EXPORT_DIR,
+        metavar="DIR",
+        help=f"where to write them (default {DEFAULT_EXPORT_DIR})",
+    )
+    export.add_argument("--unmanaged", action="store_true", help="only resources no scope manages")
+    export.add_argument("--force", action="store_true", help="overwrite existing files")
+    export.set_defaults(handler=cmd_export)
 
     schema = commands.add_parser("schema", parents=[shared], help="print the manifest JSON Schema")
     schema.set_defaults(handler=cmd_schema)

@@ -1,4 +1,5 @@
-"""One function per command: ``validate``, ``schema``, ``plan``, ``status``, ``apply``, ``watch``.
+"""One function per command: ``validate``, ``schema``, ``plan``, ``status``, ``apply``, ``watch``,
+``export``.
 
 Each takes the parsed arguments (global options already checked by ``cli``) and the
 environment, and returns the exit code; failures are raised as ReconcilerError for ``cli``
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from reconciler.aws.client import Account
     from reconciler.aws.reader import AccountReader
     from reconciler.desired import DesiredState
+    from reconciler.export import Document
     from reconciler.identity import Place, ResourceKey
     from reconciler.observed import ObservedState
     from reconciler.plan import Plan
@@ -42,6 +44,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 DEFAULT_PATHS = ("manifests/",)
+DEFAULT_EXPORT_DIR = "exported/"
 
 Views = dict[str, Callable[[], str]]
 
@@ -281,6 +284,66 @@ def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             if server is not None:
                 server.close()
     return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from reconciler import export
+
+    folder = Path(args.output_dir)
+    _refuse_overwrite(folder, [], args.force)  # a plain file in the way: before any read
+    with connect(args, environ) as account:
+        reader = _reader(args, account)
+        observed = reader.read()
+        # Every tag as the resource itself carries it (unmanaged ones are not in the index),
+        # and what only the Get answers hold: a model's KMS key, a deployment's description.
+        observed = reader.confirm(observed, [r.arn for r in observed.resources])
+        observed = reader.describe_deployments(reader.describe_models(observed))
+    result = export.export(observed, args.scope, account.place, unmanaged_only=args.unmanaged)
+    _write_export(folder, result.documents, args.force)
+    print(export.summary(result, args.output_dir), end="")
+    _note_throttles(account)
+    return EXIT_OK
+
+
+def _refuse_overwrite(folder: Path, documents: list[Document], force: bool) -> None:
+    """Refuse before anything is written: the folder is not a folder, or (without
+    ``--force``) a file to write exists already."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder}: not a folder; nothing was written")
+    if force:
+        return
+    existing = [folder / d.path for d in documents if os.path.lexists(folder / d.path)]
+    if existing:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise UsageError(f"{existing[0]} exists{more}; nothing was written (--force overwrites)")
+
+
+def _write_export(folder: Path, documents: tuple[Document, ...], force: bool) -> None:
+    """Write every document or none: each to a temporary file beside its target first, then
+    every one renamed over its target."""
+    _refuse_overwrite(folder, list(documents), force)
+    written: list[tuple[str, Path]] = []
+    try:
+        for document in documents:
+            target = folder / document.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(
+                "w",
+                dir=target.parent,
+                prefix=f".{target.name}.",
+                suffix=".tmp",
+                delete=False,
+                encoding="utf-8",
+            ) as handle:
+                written.append((handle.name, target))
+                handle.write(document.text)
+        for temporary, target in written:
+            os.replace(temporary, target)
+    except OSError as e:
+        for temporary, _ in written:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        raise UsageError(f"{e.filename or folder}: cannot write: {e.strerror}") from e
 
 
 def _load(args: argparse.Namespace) -> DesiredState:

@@ -73,6 +73,10 @@ CUSTOM_MODEL_ARN_MAX = 1011
 DESCRIPTION_PATTERN = r".*"
 DESCRIPTION_MAX = 2048
 COMMITMENTS = ("OneMonth", "SixMonths")
+# What ``export`` writes for a model's source, which Bedrock cannot give back: refused by
+# validation, so that nothing is ever declared (or adopted) with a made-up source.
+SOURCE_PLACEHOLDER = "FILL-IN"
+SOURCE_PLACEHOLDER_MESSAGE = "fill in the model's source (export cannot read it back)"
 
 
 @functools.cache
@@ -143,6 +147,8 @@ class S3DataSource(_Frozen):
     @field_validator("s3Uri")
     @classmethod
     def _s3_uri(cls, value: str) -> str:
+        if value == SOURCE_PLACEHOLDER:
+            raise ValueError(SOURCE_PLACEHOLDER_MESSAGE)
         return _check(value, S3_URI_PATTERN, S3_URI_MAX, 1, "s3Uri")
 
 
@@ -178,6 +184,10 @@ class Spec(_Frozen):
     )
     tags: dict[TagKey, TagValue] = _tags_field()
     deletionPolicy: Literal["Delete", "Retain"] = "Delete"  # noqa: N815
+    adopt: bool = Field(
+        default=False,
+        description="take over an existing resource of this name that no scope manages",
+    )
 
     @field_validator("roleArn")
     @classmethod
@@ -249,6 +259,10 @@ class _ServingSpec(_Frozen):
     )
     tags: dict[TagKey, TagValue] = _tags_field()
     deletionPolicy: Literal["Delete", "Retain"] = "Delete"  # noqa: N815
+    adopt: bool = Field(
+        default=False,
+        description="take over an existing resource of this name that no scope manages",
+    )
 
     @field_validator("model")
     @classmethod

@@ -50,6 +50,8 @@ class ObservedResource:
     ``model_arn`` is the model a throughput or deployment serves from now; ``next_model_arn``
     the one it is switching to (a throughput's ``desiredModelArn``, or a deployment's pending
     update), empty when no switch is under way. ``commitment_expires`` is a POSIX time.
+    ``kms_key_arn`` (a model's) and ``description`` (a deployment's) are only in the Get
+    answers, so they are empty unless the resource was described.
     """
 
     arn: str
@@ -68,6 +70,8 @@ class ObservedResource:
     base_model_arn: str = ""
     created: float | None = None
     failure_message: str = ""
+    kms_key_arn: str = ""
+    description: str = ""
 
     @property
     def key(self) -> ResourceKey:
@@ -168,6 +172,7 @@ def from_api(
         base_model_arn=str(summary.get("baseModelArn", "")),
         created=_time(summary.get("creationTime")),
         failure_message=str(summary.get("failureMessage", "")),
+        kms_key_arn=str(summary.get("modelKmsKeyArn", "")),
     )
 
 
@@ -214,6 +219,7 @@ def deployment_from_api(
         next_model_arn=str(update.get("modelArn", "")) if _pending(update) else "",
         created=_time(summary.get("createdAt")),
         failure_message=str(summary.get("failureMessage", "")),
+        description=str(summary.get("description") or ""),
     )
 
 

@@ -401,3 +401,66 @@ def test_json_schema_forbids_extra_fields_and_lists_required_ones() -> None:
     policy = defs["Spec"]["properties"]["deletionPolicy"]
     assert policy["enum"] == ["Delete", "Retain"]
     assert policy["default"] == "Delete"
+
+
+# --- spec.adopt and the export placeholder ---------------------------------------------------
+
+
+def _serving_documents(**spec: Any) -> list[dict[str, Any]]:
+    served = "arn:aws:bedrock:us-east-1:111122223333:custom-model/imported/abcdefghijkl"
+    return [
+        {
+            "apiVersion": "bedrock.gitops/v1",
+            "kind": "ProvisionedThroughput",
+            "metadata": {"name": "p"},
+            "spec": {"modelArn": served, "modelUnits": 1, **spec},
+        },
+        {
+            "apiVersion": "bedrock.gitops/v1",
+            "kind": "CustomModelDeployment",
+            "metadata": {"name": "d"},
+            "spec": {"modelArn": served, **spec},
+        },
+    ]
+
+
+def test_adopt_is_a_bool_defaulting_to_false_on_every_kind() -> None:
+    for body in [document(), *_serving_documents()]:
+        assert desired.Manifest.validate_python(body).spec.adopt is False
+    for body in [document(adopt=True), *_serving_documents(adopt=True)]:
+        assert desired.Manifest.validate_python(body).spec.adopt is True
+    for body in [document(adopt="yes"), *_serving_documents(adopt=1)]:
+        with pytest.raises(ValidationError) as caught:
+            desired.Manifest.validate_python(body)
+        assert [e["loc"][-1] for e in caught.value.errors()] == ["adopt"]
+
+
+def test_adopt_never_changes_the_spec_hash() -> None:
+    from reconciler.desired import Declared
+    from reconciler.kinds import spec_hash
+
+    for plain, adopted in zip(
+        [document(), *_serving_documents()],
+        [document(adopt=True), *_serving_documents(adopt=True)],
+        strict=True,
+    ):
+        hashes = {
+            spec_hash(Declared(manifest=desired.Manifest.validate_python(body), file="f", line=1))
+            for body in (plain, adopted)
+        }
+        assert len(hashes) == 1, plain["kind"]
+
+
+def test_adopt_is_in_the_json_schema_of_every_kind() -> None:
+    defs = desired.json_schema()["$defs"]
+    for spec in ("Spec", "ThroughputSpec", "DeploymentSpec"):
+        assert defs[spec]["properties"]["adopt"]["type"] == "boolean", spec
+        assert defs[spec]["properties"]["adopt"]["default"] is False, spec
+
+
+def test_the_export_placeholder_is_refused_with_its_own_message() -> None:
+    with pytest.raises(ValidationError) as caught:
+        CustomModelManifest.model_validate(with_s3(desired.SOURCE_PLACEHOLDER))
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("spec", "modelSourceConfig", "s3DataSource", "s3Uri")
+    assert error["msg"] == f"Value error, {desired.SOURCE_PLACEHOLDER_MESSAGE}"

@@ -168,21 +168,32 @@ class AccountReader:
         deployments = observed.of_kind(Kind.CUSTOM_MODEL_DEPLOYMENT)
         if not deployments:
             return observed
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(deployments))) as pool:
-            answers = list(
-                pool.map(lambda d: describe(self.bedrock, d.kind, d.arn, d.name), deployments)
-            )
         fresh = {
             d.arn: replace(deployment_from_api(a, [], d.tags_from), tags=d.tags)
-            for d, a in zip(deployments, answers, strict=True)
-            if a is not None
+            for d, a in self._describe(deployments)
         }
-        kept = [
-            fresh.get(r.arn, r)
-            for r in observed.resources
-            if r.kind is not Kind.CUSTOM_MODEL_DEPLOYMENT or r.arn in fresh
-        ]
-        return state_of(kept, observed.read_at)
+        return _with(observed, Kind.CUSTOM_MODEL_DEPLOYMENT, fresh)
+
+    def describe_models(self, observed: ObservedState) -> ObservedState:
+        """``observed`` with each model's KMS key read (one Get per model: the list has none)."""
+        models = observed.models
+        if not models:
+            return observed
+        fresh = {
+            m.arn: replace(m, kms_key_arn=str(a.get("modelKmsKeyArn", "")))
+            for m, a in self._describe(models)
+        }
+        return _with(observed, Kind.CUSTOM_MODEL, fresh)
+
+    def _describe(
+        self, resources: tuple[ObservedResource, ...]
+    ) -> list[tuple[ObservedResource, Mapping[str, Any]]]:
+        """Each resource with its Get answer, concurrently; one deleted since is left out."""
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(resources))) as pool:
+            answers = list(
+                pool.map(lambda r: describe(self.bedrock, r.kind, r.arn, r.name), resources)
+            )
+        return [(r, a) for r, a in zip(resources, answers, strict=True) if a is not None]
 
     def confirm(self, observed: ObservedState, arns: Iterable[str]) -> ObservedState:
         """``observed`` with the tags of ``arns`` read per model (authoritative)."""
@@ -270,6 +281,15 @@ def managed_tags(tagging: Callable[[], TaggingClient | None], scope: str) -> dic
             for page in pages
             for mapping in page.get("ResourceTagMappingList", [])
         }
+
+
+def _with(
+    observed: ObservedState, kind: Kind, fresh: Mapping[str, ObservedResource]
+) -> ObservedState:
+    """``observed`` with its resources of ``kind`` replaced by ``fresh`` (by ARN); one not
+    in ``fresh`` no longer exists."""
+    kept = [fresh.get(r.arn, r) for r in observed.resources if r.kind is not kind or r.arn in fresh]
+    return state_of(kept, observed.read_at)
 
 
 def _tag_dict(tags: Tags) -> dict[str, str]:
