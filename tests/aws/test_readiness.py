@@ -116,6 +116,16 @@ class FakeClock:
         self.now += seconds
 
 
+class Polls:
+    """An observer that records every update."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[dict[Gate, Answer], float]] = []
+
+    def update(self, states: Mapping[Gate, Answer], now: float) -> None:
+        self.seen.append((dict(states), now))
+
+
 class Scripted(Readiness):
     """Answers each check from a script of states, one entry per poll."""
 
@@ -133,13 +143,14 @@ class Scripted(Readiness):
 def test_wait_polls_doubling_from_the_first_poll_up_to_the_poll_interval() -> None:
     fake = FakeClock()
     script = [{MODEL_ACTIVE: State.WAITING}] * 7 + [{MODEL_ACTIVE: State.READY}]
-    polls: list[Mapping[Gate, Answer]] = []
+    polls = Polls()
     answers = Scripted(script, fake.clock()).wait(
-        [MODEL_ACTIVE], deadline=1_000.0, on_poll=polls.append, poll_seconds=4.0, first_poll=0.5
+        [MODEL_ACTIVE], deadline=1_000.0, observer=polls, poll_seconds=4.0, first_poll=0.5
     )
     assert answers == {MODEL_ACTIVE: Answer(State.READY)}
     assert fake.sleeps == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
-    assert len(polls) == 8
+    assert [now for _, now in polls.seen] == [0.0, 0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5]
+    assert polls.seen[-1][0] == {MODEL_ACTIVE: Answer(State.READY)}
 
 
 def test_wait_asks_again_only_for_the_gates_still_waiting() -> None:
