@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -39,6 +40,10 @@ S3_URI_PATTERN = (
     r"(?:/[-!_*'().a-z0-9A-Z]+(?:/[-!_*'().a-z0-9A-Z]+)*)?/?"
 )
 S3_URI_MAX = 1024
+# The service model bounds a model package ARN by its pattern alone (no min or max).
+MODEL_PACKAGE_ARN_PATTERN = (
+    r"arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]{9,16}:[0-9]{12}:model-package/[\S]{1,2048}"
+)
 ROLE_ARN_PATTERN = r"arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+"
 ROLE_ARN_MAX = 2048
 KMS_KEY_ARN_PATTERN = r"arn:aws(-[^:]+)?:kms:[a-zA-Z0-9-]*:[0-9]{12}:key/[a-zA-Z0-9-]{36}"
@@ -111,6 +116,13 @@ def _schema(pattern: str, min_len: int, max_len: int) -> dict[str, Any]:
     return {"pattern": f"^(?:{pattern})$", "minLength": min_len, "maxLength": max_len}
 
 
+def _pattern_only(value: str, pattern: str, what: str) -> str:
+    """A value the service bounds by its pattern alone."""
+    if _compiled(pattern).fullmatch(value) is None:
+        raise ValueError(f"{what} {value!r} does not match the service's pattern {pattern}")
+    return value
+
+
 TagKey = Annotated[str, AfterValidator(check_tag_key)]
 TagValue = Annotated[str, AfterValidator(check_tag_value)]
 
@@ -153,9 +165,34 @@ class S3DataSource(_Frozen):
 
 
 class ModelSourceConfig(_Frozen):
-    """The source of the model's weights (only S3 exists today)."""
+    """Model weights in S3."""
 
     s3DataSource: S3DataSource  # noqa: N815
+
+
+class ModelPackageArnDataSource(_Frozen):
+    """A SageMaker AI model package (of ``restricted`` type) the model is made from."""
+
+    modelPackageArn: str = Field(  # noqa: N815
+        json_schema_extra={"pattern": f"^(?:{MODEL_PACKAGE_ARN_PATTERN})$"}
+    )
+
+    @field_validator("modelPackageArn")
+    @classmethod
+    def _arn(cls, value: str) -> str:
+        return _pattern_only(value, MODEL_PACKAGE_ARN_PATTERN, "modelPackageArn")
+
+
+class CustomModelDataSource(_Frozen):
+    """Model weights Bedrock resolves itself: a SageMaker AI model package."""
+
+    modelPackageArnDataSource: ModelPackageArnDataSource  # noqa: N815
+
+
+ONE_SOURCE = (
+    "give exactly one of modelSourceConfig (weights in S3) or customModelDataSource "
+    "(a SageMaker AI model package)"
+)
 
 
 class Metadata(_Frozen):
@@ -172,10 +209,27 @@ class Metadata(_Frozen):
         return _check(value, MODEL_NAME_PATTERN, MODEL_NAME_MAX, 1, "name")
 
 
+SOURCES = ("modelSourceConfig", "customModelDataSource")
+
+
+def _one_source_schema(schema: dict[str, Any]) -> None:
+    """Exactly one source, written as JSON Schema (a source is never ``null``)."""
+    for name in SOURCES:
+        field = schema["properties"][name]
+        field.update(field.pop("anyOf")[0])
+        field.pop("default")
+    schema["oneOf"] = [{"required": [name]} for name in SOURCES]
+
+
 class Spec(_Frozen):
     """What the model is made of, and how the reconciler treats it."""
 
-    modelSourceConfig: ModelSourceConfig  # noqa: N815
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, json_schema_extra=_one_source_schema
+    )
+
+    modelSourceConfig: ModelSourceConfig | None = None  # noqa: N815
+    customModelDataSource: CustomModelDataSource | None = None  # noqa: N815
     roleArn: str | None = Field(  # noqa: N815
         default=None, json_schema_extra=_schema(ROLE_ARN_PATTERN, 0, ROLE_ARN_MAX)
     )
@@ -188,6 +242,21 @@ class Spec(_Frozen):
         default=False,
         description="take over an existing resource of this name that no scope manages",
     )
+
+    @field_validator("customModelDataSource")
+    @classmethod
+    def _not_both(
+        cls, value: CustomModelDataSource | None, info: ValidationInfo
+    ) -> CustomModelDataSource | None:
+        if value is not None and info.data.get("modelSourceConfig") is not None:
+            raise ValueError(ONE_SOURCE + ", not both")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Spec:
+        if self.modelSourceConfig is None and self.customModelDataSource is None:
+            raise ValueError(ONE_SOURCE)
+        return self
 
     @field_validator("roleArn")
     @classmethod

@@ -36,19 +36,21 @@ def cm(
     name: str,
     *,
     s3: str | None = None,
+    package: str | None = None,
     tags: Mapping[str, str] | None = None,
     policy: str = "Delete",
 ) -> DeclaredResource:
+    spec: dict[str, Any] = {"tags": dict(tags or {}), "deletionPolicy": policy}
+    if package:
+        spec["customModelDataSource"] = {"modelPackageArnDataSource": {"modelPackageArn": package}}
+    else:
+        spec["modelSourceConfig"] = {"s3DataSource": {"s3Uri": s3 or f"s3://acme/{name}/"}}
     return _declare(
         {
             "apiVersion": "bedrock.gitops/v1",
             "kind": "CustomModel",
             "metadata": {"name": name},
-            "spec": {
-                "modelSourceConfig": {"s3DataSource": {"s3Uri": s3 or f"s3://acme/{name}/"}},
-                "tags": dict(tags or {}),
-                "deletionPolicy": policy,
-            },
+            "spec": spec,
         }
     )
 

@@ -22,18 +22,24 @@ def manifest(
     retain: bool = False,
     role: str | None = ROLE,
     kms: str | None = None,
+    package: str | None = None,
 ) -> str:
-    """The YAML text of one CustomModel manifest."""
-    lines = [
-        "apiVersion: bedrock.gitops/v1",
-        "kind: CustomModel",
-        "metadata:",
-        f"  name: {name}",
-        "spec:",
-        "  modelSourceConfig:",
-        "    s3DataSource:",
-        f"      s3Uri: {s3_uri or f's3://acme-models/{name}/'}",
-    ]
+    """The YAML text of one CustomModel manifest (``package``: from a model package ARN)."""
+    lines = ["apiVersion: bedrock.gitops/v1", "kind: CustomModel", "metadata:", f"  name: {name}"]
+    if package:
+        lines += [
+            "spec:",
+            "  customModelDataSource:",
+            "    modelPackageArnDataSource:",
+            f"      modelPackageArn: {package}",
+        ]
+    else:
+        lines += [
+            "spec:",
+            "  modelSourceConfig:",
+            "    s3DataSource:",
+            f"      s3Uri: {s3_uri or f's3://acme-models/{name}/'}",
+        ]
     if role:
         lines.append(f"  roleArn: {role}")
     if kms:

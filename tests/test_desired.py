@@ -97,6 +97,17 @@ def test_constants_match_botocore(
     assert metadata.get("min", 0) == min_len
 
 
+def test_the_model_package_arn_pattern_is_botocores(service_input: Any) -> None:
+    """The member the package source needs exists (a too-low botocore pin fails here)."""
+    source = _member(service_input, "customModelDataSource")
+    assert source.metadata.get("union") is True
+    arn = _member(source, "modelPackageArnDataSource", "modelPackageArn").metadata
+    assert arn["pattern"] == desired.MODEL_PACKAGE_ARN_PATTERN
+    assert "min" not in arn
+    assert "max" not in arn
+    assert _member(source, "modelPackageArnDataSource").metadata["required"] == ["modelPackageArn"]
+
+
 def test_model_name_is_the_only_required_service_field(service_input: Any) -> None:
     assert service_input.metadata["required"] == ["modelName"]
     assert _member(service_input, "modelSourceConfig", "s3DataSource").metadata["required"] == [
@@ -379,6 +390,83 @@ def test_manifests_are_frozen() -> None:
         manifest.metadata.name = "other"  # type: ignore[misc]
 
 
+# --- the model's source --------------------------------------------------------------------
+
+PACKAGE = "arn:aws:sagemaker:us-east-1:111122223333:model-package/support-nova/3"
+
+
+def with_package(arn: str = PACKAGE) -> dict[str, Any]:
+    body = document()
+    body["spec"] = {
+        "customModelDataSource": {"modelPackageArnDataSource": {"modelPackageArn": arn}}
+    }
+    return body
+
+
+def test_a_model_package_is_a_source() -> None:
+    spec = accepted(with_package()).spec
+    assert spec.modelSourceConfig is None
+    assert spec.customModelDataSource is not None
+    assert spec.customModelDataSource.modelPackageArnDataSource.modelPackageArn == PACKAGE
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        PACKAGE,
+        "arn:aws-us-gov:sagemaker:us-gov-west-1:111122223333:model-package/a",
+        "arn:aws:sagemaker:eu-central-1:111122223333:model-package/group/" + "x" * 2040,
+    ],
+)
+def test_valid_model_package_arns(arn: str) -> None:
+    accepted(with_package(arn))
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "",
+        "arn:aws:sagemaker:us-east-1:111122223333:model/support-nova",
+        "arn:aws:sagemaker:us-east-1:1111:model-package/support-nova/3",
+        "arn:aws:s3:::acme-models/support-nova",
+        "arn:aws:sagemaker:us-east-1:111122223333:model-package/has space",
+        "arn:aws:sagemaker:us-east-1:111122223333:model-package/" + "x" * 2049,
+    ],
+)
+def test_invalid_model_package_arns(arn: str) -> None:
+    assert refused(with_package(arn)) == [
+        ("spec", "customModelDataSource", "modelPackageArnDataSource", "modelPackageArn")
+    ]
+
+
+def test_both_sources_are_refused_at_the_second() -> None:
+    body = with_package()
+    body["spec"]["modelSourceConfig"] = {"s3DataSource": {"s3Uri": "s3://acme-models/x/"}}
+    with pytest.raises(ValidationError) as caught:
+        CustomModelManifest.model_validate(body)
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("spec", "customModelDataSource")
+    assert "exactly one of modelSourceConfig" in error["msg"]
+    assert "not both" in error["msg"]
+
+
+@pytest.mark.parametrize("spec", [{}, {"modelSourceConfig": None}, {"customModelDataSource": None}])
+def test_no_source_is_refused_at_the_spec(spec: dict[str, Any]) -> None:
+    body = document()
+    body["spec"] = spec
+    with pytest.raises(ValidationError) as caught:
+        CustomModelManifest.model_validate(body)
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("spec",)
+    assert "exactly one of modelSourceConfig" in error["msg"]
+
+
+def test_an_unknown_package_source_field_is_refused() -> None:
+    body = with_package()
+    body["spec"]["customModelDataSource"]["s3DataSource"] = {"s3Uri": "s3://acme-models/x/"}
+    assert refused(body) == [("spec", "customModelDataSource", "s3DataSource")]
+
+
 # --- JSON schema -----------------------------------------------------------------------------
 
 
@@ -391,12 +479,25 @@ def test_json_schema_forbids_extra_fields_and_lists_required_ones() -> None:
     assert schema["properties"]["apiVersion"]["const"] == "bedrock.gitops/v1"
     assert schema["properties"]["kind"]["const"] == "CustomModel"
     defs = schema["$defs"]
-    assert set(defs) == {"Metadata", "Spec", "ModelSourceConfig", "S3DataSource"}
+    assert set(defs) == {
+        "Metadata",
+        "Spec",
+        "ModelSourceConfig",
+        "S3DataSource",
+        "CustomModelDataSource",
+        "ModelPackageArnDataSource",
+    }
     for name, definition in defs.items():
         assert definition["additionalProperties"] is False, name
     assert defs["Metadata"]["required"] == ["name"]
-    assert defs["Spec"]["required"] == ["modelSourceConfig"]
+    assert "required" not in defs["Spec"]
+    assert defs["Spec"]["oneOf"] == [
+        {"required": ["modelSourceConfig"]},
+        {"required": ["customModelDataSource"]},
+    ]
     assert defs["ModelSourceConfig"]["required"] == ["s3DataSource"]
+    assert defs["CustomModelDataSource"]["required"] == ["modelPackageArnDataSource"]
+    assert defs["ModelPackageArnDataSource"]["required"] == ["modelPackageArn"]
     assert defs["S3DataSource"]["required"] == ["s3Uri"]
     policy = defs["Spec"]["properties"]["deletionPolicy"]
     assert policy["enum"] == ["Delete", "Retain"]

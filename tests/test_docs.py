@@ -60,6 +60,47 @@ def test_the_json_schema_accepts_the_examples_and_flags_what_validate_would() ->
     assert len(messages) == 3, messages
 
 
+def test_the_json_schema_wants_exactly_one_source() -> None:
+    import jsonschema
+    import yaml
+
+    from reconciler.desired import json_schema
+
+    validator = jsonschema.Draft202012Validator(json_schema())
+    path = ROOT / "manifests/support/support-nova-lite.yaml"
+    s3 = next(yaml.safe_load_all(path.read_text()))
+    package = {"modelPackageArnDataSource": {"modelPackageArn": PACKAGE}}
+    by_package = {**s3, "spec": {**s3["spec"], "customModelDataSource": package}}
+    del by_package["spec"]["modelSourceConfig"]
+    both = {**s3, "spec": {**s3["spec"], "customModelDataSource": package}}
+    neither = {**s3, "spec": {"tags": {}}}
+    null = {**by_package, "spec": {**by_package["spec"], "modelSourceConfig": None}}
+    assert list(validator.iter_errors(by_package)) == []
+    for document in (both, neither):
+        assert len(list(validator.iter_errors(document))) == 1, document
+    assert list(validator.iter_errors(null)) != []
+
+
+PACKAGE = "arn:aws:sagemaker:us-east-1:111122223333:model-package/support-nova/3"
+
+
+def test_the_readme_manifests_are_valid() -> None:
+    import yaml
+
+    from reconciler.desired import Manifest
+
+    blocks = re.findall(r"```yaml\n(.*?)```", README, flags=re.DOTALL)
+    documents = [d for b in blocks for d in yaml.safe_load_all(b) if d and "kind" in d]
+    sources = {
+        next(k for k in ("modelSourceConfig", "customModelDataSource") if k in d["spec"])
+        for d in documents
+        if d["kind"] == "CustomModel"
+    }
+    assert sources == {"modelSourceConfig", "customModelDataSource"}
+    for document in documents:
+        Manifest.validate_python(document)
+
+
 def test_the_readme_rollout_walkthrough_works_on_the_sandbox(tmp_path: Path) -> None:
     """The rollout section's commands, run as written (the reconciler from this venv)."""
     import shutil

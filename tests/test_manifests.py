@@ -228,9 +228,46 @@ def test_missing_required_field_points_at_its_parent(tmp_path: Path) -> None:
     text = "apiVersion: bedrock.gitops/v1\nkind: CustomModel\nmetadata:\n  name: a\nspec:\n"
     text += "  roleArn: arn:aws:iam::111122223333:role/x\n"
     file = write(tmp_path / "a.yaml", text)
-    assert only_problem(file) == Problem(
-        str(file), 5, "spec.modelSourceConfig", "required field is missing"
+    problem = only_problem(file)
+    assert (problem.line, problem.path) == (5, "spec")
+    assert problem.message == (
+        "give exactly one of modelSourceConfig (weights in S3) or customModelDataSource "
+        "(a SageMaker AI model package)"
     )
+
+
+PACKAGE = "arn:aws:sagemaker:us-east-1:111122223333:model-package/support-nova/3"
+PACKAGE_SOURCE = (
+    f"  customModelDataSource:\n    modelPackageArnDataSource:\n      modelPackageArn: {PACKAGE}\n"
+)
+
+
+def test_a_model_package_source_is_loaded(tmp_path: Path) -> None:
+    text = "apiVersion: bedrock.gitops/v1\nkind: CustomModel\nmetadata:\n  name: a\nspec:\n"
+    file = write(tmp_path / "a.yaml", text + PACKAGE_SOURCE)
+    (model,) = manifests.load([str(file)]).models
+    source = model.manifest.spec.customModelDataSource
+    assert source is not None
+    assert source.modelPackageArnDataSource.modelPackageArn == PACKAGE
+
+
+def test_two_sources_point_at_the_package_source_line(tmp_path: Path) -> None:
+    file = write(tmp_path / "a.yaml", manifest("alpha") + PACKAGE_SOURCE)
+    problem = only_problem(file)
+    assert (problem.line, problem.path) == (9, "spec.customModelDataSource")
+    assert problem.message.endswith("(a SageMaker AI model package), not both")
+
+
+def test_a_bad_model_package_arn_points_at_its_line(tmp_path: Path) -> None:
+    text = "apiVersion: bedrock.gitops/v1\nkind: CustomModel\nmetadata:\n  name: a\nspec:\n"
+    bad = PACKAGE_SOURCE.replace(":model-package/", ":model/")
+    file = write(tmp_path / "a.yaml", text + "  tags: {}\n" + bad)
+    problem = only_problem(file)
+    assert (problem.line, problem.path) == (
+        9,
+        "spec.customModelDataSource.modelPackageArnDataSource.modelPackageArn",
+    )
+    assert "does not match the service's pattern" in problem.message
 
 
 def test_missing_top_level_fields_point_at_the_document(tmp_path: Path) -> None:

@@ -55,17 +55,18 @@ def declared(
     name: str = "m",
     *,
     s3: str | None = None,
+    package: str | None = None,
     kms: str | None = None,
     role: str | None = None,
     tags: Mapping[str, str] | None = None,
     policy: str = "Delete",
     line: int = 1,
 ) -> DeclaredModel:
-    spec: dict[str, Any] = {
-        "modelSourceConfig": {"s3DataSource": {"s3Uri": s3 or f"s3://acme-models/{name}/"}},
-        "tags": dict(tags or {}),
-        "deletionPolicy": policy,
-    }
+    spec: dict[str, Any] = {"tags": dict(tags or {}), "deletionPolicy": policy}
+    if package:
+        spec["customModelDataSource"] = {"modelPackageArnDataSource": {"modelPackageArn": package}}
+    else:
+        spec["modelSourceConfig"] = {"s3DataSource": {"s3Uri": s3 or f"s3://acme-models/{name}/"}}
     if kms:
         spec["modelKmsKeyArn"] = kms
     if role:
@@ -131,6 +132,10 @@ M_NEW_ROLE = declared("m", role=ROLE2, tags={"team": "a"})
 M_NO_TAGS = declared("m")
 M_TWO_TAGS = declared("m", tags={"team": "a", "env": "prod"})
 M_TEAM_B = declared("m", tags={"team": "b"})
+PACKAGE = "arn:aws:sagemaker:us-east-1:111122223333:model-package/m/3"
+M_PACKAGE = declared("m", package=PACKAGE, tags={"team": "a"})
+M_PACKAGE_V4 = declared("m", package=PACKAGE.replace("/3", "/4"), tags={"team": "a"})
+CHANGED = "its content changed (source, modelKmsKeyArn or name)"
 
 
 @dataclass(frozen=True)
@@ -150,22 +155,26 @@ CASES = {
         (M,), (model("other", {"x": "y"}),), CREATE, "not in the account"
     ),
     "replace-s3-changed": Case(
-        (M_NEW_S3,), (managed(M),), REPLACE, "its content changed (s3Uri, modelKmsKeyArn or name)"
+        (M_NEW_S3,), (managed(M),), REPLACE, "its content changed (source, modelKmsKeyArn or name)"
     ),
+    "noop-package": Case((M_PACKAGE,), (managed(M_PACKAGE),), NOOP, "in sync"),
+    "replace-s3-to-package": Case((M_PACKAGE,), (managed(M),), REPLACE, CHANGED),
+    "replace-package-to-s3": Case((M,), (managed(M_PACKAGE),), REPLACE, CHANGED),
+    "replace-package-changed": Case((M_PACKAGE_V4,), (managed(M_PACKAGE),), REPLACE, CHANGED),
     "replace-kms-added": Case(
-        (M_KMS,), (managed(M),), REPLACE, "its content changed (s3Uri, modelKmsKeyArn or name)"
+        (M_KMS,), (managed(M),), REPLACE, "its content changed (source, modelKmsKeyArn or name)"
     ),
     "replace-kms-changed": Case(
         (declared("m", kms=KMS2, tags={"team": "a"}),),
         (managed(M_KMS),),
         REPLACE,
-        "its content changed (s3Uri, modelKmsKeyArn or name)",
+        "its content changed (source, modelKmsKeyArn or name)",
     ),
     "replace-hash-missing": Case(
         (M,),
         (managed(M, drop=(TAG_SPEC_HASH,)),),
         REPLACE,
-        "its content changed (s3Uri, modelKmsKeyArn or name)",
+        "its content changed (source, modelKmsKeyArn or name)",
     ),
     "replace-failed-same-hash": Case(
         (M,), (managed(M, status="Failed"),), REPLACE, "the model's import failed"
@@ -174,7 +183,7 @@ CASES = {
         (M_NEW_S3,),
         (managed(M, status="Creating"),),
         REPLACE,
-        "its content changed (s3Uri, modelKmsKeyArn or name)",
+        "its content changed (source, modelKmsKeyArn or name)",
     ),
     "update-tags-added": Case(
         (M_TWO_TAGS,),
@@ -300,14 +309,14 @@ CASES = {
         (M_NEW_S3_RETAIN,),
         (managed(M),),
         BLOCKED,
-        "its content changed (s3Uri, modelKmsKeyArn or name), but its deletion policy is "
+        "its content changed (source, modelKmsKeyArn or name), but its deletion policy is "
         "Retain, so it is never replaced",
     ),
     "blocked-retain-on-model": Case(
         (M_NEW_S3,),
         (managed(M_RETAIN),),
         BLOCKED,
-        "its content changed (s3Uri, modelKmsKeyArn or name), but its deletion policy is "
+        "its content changed (source, modelKmsKeyArn or name), but its deletion policy is "
         "Retain, so it is never replaced",
     ),
     "blocked-failed-retain": Case(

@@ -276,3 +276,12 @@ def test_model_hash_is_unchanged_by_kinds() -> None:
     assert spec_hash(cm("support-nova-lite", s3="s3://acme-models/support-nova-lite/")) == (
         "6b7e025c241f9761c1154019def6ed31"  # computed by version 1
     )
+
+
+def test_a_package_sourced_model_hash_is_pinned() -> None:
+    """The hash covers the package ARN in place of the s3Uri; it must never drift either."""
+    from reconciler.plan import spec_hash
+
+    package = "arn:aws:sagemaker:us-east-1:111122223333:model-package/support-nova/3"
+    # sha256 of {"modelKmsKeyArn":null,"modelPackageArn":...,"name":"support-nova-lite"}
+    assert spec_hash(cm("support-nova-lite", package=package)) == "bd3dafc0b665cfbda6d82ada283ea2e8"

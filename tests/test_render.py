@@ -107,7 +107,7 @@ def action_line(text: str, name: str) -> str:
         (
             "r-replace",
             "-/+ replace",
-            "its content changed (s3Uri, modelKmsKeyArn or name)",
+            "its content changed (source, modelKmsKeyArn or name)",
             "[manifests/r-replace.yaml:3]",
         ),
         ("u-update", "~ update-tags", "tags differ: set team", "[manifests/u-update.yaml:3]"),

@@ -192,6 +192,50 @@ def test_create_needs_a_model_source(emulator: Emulator) -> None:
     fails("ValidationException", 400, emulator.client().create_custom_model, modelName="alpha")
 
 
+PACKAGE = {
+    "modelPackageArnDataSource": {
+        "modelPackageArn": "arn:aws:sagemaker:us-east-1:111122223333:model-package/alpha/3"
+    }
+}
+
+
+def test_a_model_package_source_imports_like_s3(emulator: Emulator) -> None:
+    client = emulator.client()
+    emulator.backend.import_seconds = 30.0
+    arn = client.create_custom_model(modelName="alpha", customModelDataSource=PACKAGE)["modelArn"]
+    assert IMPORTED_ARN.fullmatch(arn)
+    assert emulator.backend.models[arn].source == {"customModelDataSource": PACKAGE}
+    assert client.get_custom_model(modelIdentifier=arn)["modelStatus"] == "Creating"
+    emulator.backend.models[arn].creation_time -= 31
+    assert client.get_custom_model(modelIdentifier=arn)["modelStatus"] == "Active"
+
+
+def test_create_refuses_both_sources(emulator: Emulator) -> None:
+    client = emulator.client()
+    error = fails(
+        "ValidationException",
+        400,
+        client.create_custom_model,
+        modelName="alpha",
+        modelSourceConfig=S3,
+        customModelDataSource=PACKAGE,
+    )
+    assert "Exactly one of modelSourceConfig and customModelDataSource" in str(error)
+    assert all_summaries(client) == []
+
+
+def test_create_checks_the_model_package_arn_pattern(emulator: Emulator) -> None:
+    bad = {"modelPackageArnDataSource": {"modelPackageArn": "arn:aws:s3:::bucket/key"}}
+    error = fails(
+        "ValidationException",
+        400,
+        emulator.client().create_custom_model,
+        modelName="alpha",
+        customModelDataSource=bad,
+    )
+    assert "customModelDataSource.modelPackageArnDataSource.modelPackageArn" in str(error)
+
+
 def test_account_quota_limits_owned_models(emulator: Emulator) -> None:
     client = emulator.client()
     emulator.backend.model_quota = 2

@@ -1,14 +1,17 @@
 """The ``CustomModel`` kind: a model imported with ``CreateCustomModel``.
 
-Its spec hash is exactly version 1's (name, ``s3Uri``, ``modelKmsKeyArn``): upgrading the
-reconciler never replaces or retags an existing model. Pure.
+Its weights come from S3 (``modelSourceConfig``) or from a SageMaker AI model package
+(``customModelDataSource``). The spec hash of an S3-sourced model is exactly version 1's
+(name, ``s3Uri``, ``modelKmsKeyArn``): upgrading the reconciler never replaces or retags an
+existing model. A package-sourced model hashes its ``modelPackageArn`` in place of the
+``s3Uri``, so moving a model from one source to the other replaces it. Pure.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from reconciler.desired import CustomModelManifest, DeclaredResource
+from reconciler.desired import CustomModelManifest, DeclaredResource, Spec
 from reconciler.identity import Kind
 from reconciler.kinds.base import KindRules, desired_tags, digest, tag_list
 
@@ -18,26 +21,31 @@ def _manifest(resource: DeclaredResource) -> CustomModelManifest:
     return resource.manifest
 
 
+def _source(spec: Spec) -> tuple[str, str]:
+    """The source's hash field and value: ``s3Uri`` or ``modelPackageArn``."""
+    if spec.modelSourceConfig is not None:
+        return "s3Uri", spec.modelSourceConfig.s3DataSource.s3Uri
+    assert spec.customModelDataSource is not None  # the manifest gives exactly one
+    return "modelPackageArn", spec.customModelDataSource.modelPackageArnDataSource.modelPackageArn
+
+
 def spec_hash(resource: DeclaredResource) -> str:
     """Digest of what defines the model's content; roleArn and tags are deliberately left out."""
     spec = _manifest(resource).spec
-    return digest(
-        {
-            "modelKmsKeyArn": spec.modelKmsKeyArn,
-            "name": resource.name,
-            "s3Uri": spec.modelSourceConfig.s3DataSource.s3Uri,
-        }
-    )
+    field, value = _source(spec)
+    return digest({"modelKmsKeyArn": spec.modelKmsKeyArn, "name": resource.name, field: value})
 
 
 def create_request(resource: DeclaredResource, scope: str, _model_arn: str = "") -> dict[str, Any]:
     """The full CreateCustomModel request for a declared model, tags included."""
     spec = _manifest(resource).spec
-    request: dict[str, Any] = {
-        "modelName": resource.name,
-        "modelSourceConfig": {"s3DataSource": {"s3Uri": spec.modelSourceConfig.s3DataSource.s3Uri}},
-        "modelTags": tag_list(desired_tags(resource, scope, spec_hash(resource))),
-    }
+    field, value = _source(spec)
+    request: dict[str, Any] = {"modelName": resource.name}
+    if field == "s3Uri":
+        request["modelSourceConfig"] = {"s3DataSource": {"s3Uri": value}}
+    else:
+        request["customModelDataSource"] = {"modelPackageArnDataSource": {"modelPackageArn": value}}
+    request["modelTags"] = tag_list(desired_tags(resource, scope, spec_hash(resource)))
     if spec.roleArn is not None:
         request["roleArn"] = spec.roleArn
     if spec.modelKmsKeyArn is not None:
@@ -48,7 +56,7 @@ def create_request(resource: DeclaredResource, scope: str, _model_arn: str = "")
 RULES = KindRules(
     kind=Kind.CUSTOM_MODEL,
     manifest=CustomModelManifest,
-    hash_fields="s3Uri, modelKmsKeyArn or name",
+    hash_fields="source, modelKmsKeyArn or name",
     spec_hash=spec_hash,
     create_request=create_request,
 )
