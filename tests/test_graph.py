@@ -29,6 +29,7 @@ from tests.builders import (
     observed_of,
     pt,
 )
+from tests.properties import examples
 
 A = ActionKind
 TOUCHING = frozenset({A.REPLACE, A.UPDATE_TAGS, A.UPDATE_MODEL, A.DELETE, A.RELEASE})
@@ -148,7 +149,7 @@ def scenarios(draw: st.DrawFn) -> tuple[object, object, list[int]]:
     return desired(*models, *serving), observed(*found), order_seed
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(scenarios())
 def test_no_admitted_order_deletes_a_model_in_use(
     scenario: tuple[object, object, list[int]],

@@ -30,6 +30,7 @@ from reconciler.plan import (
     plan,
     spec_hash,
 )
+from tests.properties import examples
 
 SCOPE = "team-a"
 OTHER = "team-b"
@@ -709,7 +710,7 @@ def simulate(result: Plan, before: ObservedState, scope: str) -> ObservedState:
     return state_of(models.values())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(scenarios())
 def test_nothing_without_our_managed_by_tag_is_ever_touched(
     scenario: tuple[DesiredState, ObservedState],
@@ -745,7 +746,7 @@ def test_nothing_without_our_managed_by_tag_is_ever_touched(
                 assert key in RECONCILER_TAG_KEYS or not key.startswith("reconciler:")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(scenarios())
 def test_applying_the_plan_then_planning_again_is_clean(
     scenario: tuple[DesiredState, ObservedState],
@@ -767,7 +768,7 @@ def test_applying_the_plan_then_planning_again_is_clean(
     assert plan(wanted, simulate(second, after, SCOPE), SCOPE) == second
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_plan_is_deterministic_and_sorted(
     scenario: tuple[DesiredState, ObservedState], rng: Any
@@ -790,7 +791,7 @@ def test_plan_is_deterministic_and_sorted(
     assert len(names) == len(set(names))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(scenarios())
 def test_every_declared_name_appears_exactly_once(
     scenario: tuple[DesiredState, ObservedState],

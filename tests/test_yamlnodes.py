@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from reconciler import yamlnodes
 from reconciler.yamlnodes import Document, YamlError, load_documents
+from tests.properties import examples
 
 MANIFEST = """\
 apiVersion: bedrock.gitops/v1
@@ -290,7 +291,7 @@ plain_data = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.dictionaries(st.text(min_size=1, max_size=10), plain_data, min_size=1, max_size=5))
 def test_values_are_what_the_safe_loader_makes(data: dict[str, object]) -> None:
     text = yaml.safe_dump(data, allow_unicode=True)
