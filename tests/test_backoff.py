@@ -56,6 +56,21 @@ def test_success_forgets_and_others_are_independent() -> None:
     backoff.succeeded("a")
     assert backoff.ready("a") and backoff.waiting() == []
     assert backoff.failed("a") == 5.0  # counting starts again
+    backoff.succeeded("never-failed")  # nothing to forget is fine
+
+
+def test_waiting_lists_only_the_names_held_back_in_name_order() -> None:
+    clock = Clock()
+    backoff = Backoff(clock, base=10.0, cap=600.0, rand=lambda: 0.0)
+    backoff.failed("c")  # 5 s
+    backoff.failed("a")  # 5 s
+    backoff.failed("b")
+    backoff.failed("b")  # 10 s
+    assert backoff.waiting() == ["a", "b", "c"]
+    clock.now = 5.0
+    assert backoff.waiting() == ["b"]
+    clock.now = 10.0
+    assert backoff.waiting() == []
 
 
 @given(

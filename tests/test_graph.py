@@ -183,3 +183,50 @@ def test_no_admitted_order_deletes_a_model_in_use(
     for key, uses in account.serving.items():
         for arn in uses:
             assert arn in account.models or arn == FOUNDATION or not arn.startswith("new-"), key
+
+
+def test_only_model_creates_and_replaces_gate_what_serves_from_them() -> None:
+    m = model_arn("m")
+    # A throughput created on a model in sync, and a throughput named like the model,
+    # created: no edge (nothing the throughput waits for is in the plan).
+    result = Plan(
+        SCOPE,
+        (
+            Action(A.NOOP, "m", "in sync", arn=m),
+            Action(A.CREATE, "m", "", resource=Kind.PROVISIONED_THROUGHPUT, model="x"),
+            Action(A.CREATE, "p", "", resource=Kind.PROVISIONED_THROUGHPUT, model="m"),
+        ),
+    )
+    assert dependencies(result) == {0: (), 1: (), 2: ()}
+
+
+def test_a_serving_resource_left_as_it_is_waits_for_nothing() -> None:
+    result = Plan(
+        SCOPE,
+        (
+            Action(A.CREATE, "m", "not in the account"),
+            Action(A.NOOP, "p", "", resource=Kind.PROVISIONED_THROUGHPUT, model="m"),
+            Action(A.UPDATE_TAGS, "d", "", resource=Kind.CUSTOM_MODEL_DEPLOYMENT, model="m"),
+            Action(A.CREATE, "q", "", resource=Kind.PROVISIONED_THROUGHPUT, model="m"),
+        ),
+    )
+    assert dependencies(result) == {0: (), 1: (), 2: (), 3: (Edge(0, Gate.READY),)}
+
+
+def test_only_a_model_delete_waits_for_what_moves_off_the_model() -> None:
+    v1, v2 = model_arn("v1"), model_arn("v2")
+    switch = Action(
+        A.UPDATE_MODEL,
+        "p",
+        "",
+        resource=Kind.PROVISIONED_THROUGHPUT,
+        serves_from=(v1,),
+        model_arn=v2,
+    )
+    unrelated = Action(A.CREATE, "q", "", resource=Kind.PROVISIONED_THROUGHPUT, model_arn=v2)
+    replaced = Action(A.REPLACE, "v1", "", arn=v1)
+    deleted = Action(A.DELETE, "v1", "", arn=v1)
+    throughput_gone = Action(A.DELETE, "r", "", arn=v1, resource=Kind.PROVISIONED_THROUGHPUT)
+    assert dependencies(Plan(SCOPE, (replaced, switch, unrelated)))[0] == ()
+    assert dependencies(Plan(SCOPE, (throughput_gone, switch, unrelated)))[0] == ()
+    assert dependencies(Plan(SCOPE, (deleted, switch, unrelated)))[0] == (Edge(1, Gate.READY),)

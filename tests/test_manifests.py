@@ -580,3 +580,165 @@ def test_merge_keys_and_tabs_get_plain_messages(tmp_path: Path) -> None:
     messages = {(Path(p.file).name, p.line): p.message for p in caught.value.problems}
     assert messages[("a.yaml", 10)] == "merge keys (<<) are not supported; write the keys out"
     assert messages[("b.yaml", 4)] == "a tab in indentation; YAML indents with spaces only"
+
+
+# -- refusals, word for word ---------------------------------------------------------------
+
+
+def throughput(name: str, model: str) -> str:
+    """A throughput manifest; its spec.model sits on line 6."""
+    return (
+        "apiVersion: bedrock.gitops/v1\nkind: ProvisionedThroughput\nmetadata:\n"
+        f"  name: {name}\nspec:\n  model: {model}\n  modelUnits: 1\n"
+    )
+
+
+def test_an_empty_path_is_a_usage_error_naming_the_likely_cause() -> None:
+    from reconciler.errors import UsageError
+
+    with pytest.raises(UsageError) as caught:
+        manifests.load(["manifests", " "])
+    assert str(caught.value) == (
+        "an empty PATH was given (an unset variable?); name the manifests folder"
+    )
+
+
+def test_a_folder_that_cannot_be_listed_is_a_source_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "root"
+    write(root / "team" / "a.yaml", manifest("alpha"))
+    listing = os.scandir
+
+    def scandir(path: Any) -> Any:
+        if Path(path).name == "team":
+            raise PermissionError(13, "Permission denied", str(path))
+        return listing(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(SourceError) as caught:
+        manifests.load([str(root)])
+    assert str(caught.value) == f"{root / 'team'}: cannot be read: Permission denied"
+
+
+def test_folders_after_a_refused_or_repeated_one_are_still_read(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    write(outside / "b.yaml", manifest("beta"))
+    os.makedirs(root)
+    os.symlink(outside, root / "a-out")  # walked first: refused
+    os.symlink(root, root / "b-loop")  # walked next: already seen
+    write(root / "c" / "c.yaml", manifest("gamma"))
+    refused = f"a symlinked folder leading out of {root} ({outside}); refused"
+    assert manifests.find_files([str(root)]) == [
+        root / "c" / "c.yaml",
+        Problem(str(root / "a-out"), 1, "", refused),
+    ]
+    os.unlink(root / "a-out")
+    write(root / "a-in" / "a.yaml", manifest("alpha"))  # the loop now comes after a folder
+    assert manifests.find_files([str(root)]) == [root / "a-in" / "a.yaml", root / "c" / "c.yaml"]
+
+
+def test_an_entry_problem_names_the_file_not_a_field(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    write(root / "a.yaml", manifest("alpha"))
+    os.symlink(tmp_path / "nowhere.yaml", root / "b.yaml")
+    os.symlink(tmp_path / "outside.yaml", root / "c.yaml")
+    write(tmp_path / "outside.yaml", manifest("gamma"))
+    os.mkfifo(root / "d.yaml")
+    assert [(p.file, p.line, p.path) for p in problems_of(root)] == [
+        (str(root / name), 1, "") for name in ("b.yaml", "c.yaml", "d.yaml")
+    ]
+
+
+def test_a_file_that_cannot_be_opened_is_a_problem_at_line_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file = write(tmp_path / "a.yaml", manifest("alpha"))
+    opening = Path.open
+
+    def refuse(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self == file:
+            raise PermissionError(13, "Permission denied")
+        return opening(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refuse)
+    assert only_problem(file) == Problem(str(file), 1, "", "cannot be read: Permission denied")
+
+
+def test_a_file_growing_past_the_limit_after_its_size_was_read_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = manifest("alpha") + "#"
+    text += "x" * (manifests.MAX_FILE_BYTES - len(text)) + "\n"  # one byte over
+    file = write(tmp_path / "a.yaml", text)
+    real_fstat = os.fstat
+
+    class Small:
+        def __init__(self, fd: int) -> None:
+            self.info = real_fstat(fd)
+            self.st_size = 0  # as it was when its size was read
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.info, name)
+
+    monkeypatch.setattr(os, "fstat", Small)
+    assert only_problem(file) == Problem(str(file), 1, "", "file is larger than 1024 KiB; refused")
+    exact = write(tmp_path / "b.yaml", text[:-2] + "\n")  # exactly the limit: read whole
+    assert [m.name for m in manifests.load([str(exact)]).models] == ["alpha"]
+
+
+def test_bad_utf8_after_a_leading_blank_line_is_placed_right(tmp_path: Path) -> None:
+    file = write(tmp_path / "a.yaml", b"\n\n# caf\xe9\n" + manifest("alpha").encode())
+    assert only_problem(file) == Problem(str(file), 3, "", "file is not valid UTF-8")
+
+
+def test_an_unknown_kind_lists_the_kinds_and_a_target_is_sent_to_its_file(
+    tmp_path: Path,
+) -> None:
+    kinds = "Input should be one of 'CustomModel', 'ProvisionedThroughput', 'CustomModelDeployment'"
+    model = write(
+        tmp_path / "a.yaml", manifest("alpha").replace("kind: CustomModel", "kind: Model")
+    )
+    assert only_problem(model) == Problem(str(model), 2, "kind", kinds)
+    target = write(tmp_path / "t.yaml", manifest("t").replace("kind: CustomModel", "kind: Target"))
+    assert only_problem(target) == Problem(
+        str(target),
+        2,
+        "kind",
+        kinds + "; a Target belongs in a targets file (--targets), not among manifests",
+    )
+
+
+def test_serving_manifests_load_with_the_line_of_their_model_reference(tmp_path: Path) -> None:
+    file = write(tmp_path / "a.yaml", manifest("alpha") + "---\n" + throughput("p", "alpha"))
+    state = manifests.load([str(file)])
+    [p] = [r for r in state.resources if r.name == "p"]
+    assert (p.kind.value, p.spec.model, p.line, p.ref_line) == (
+        "ProvisionedThroughput",
+        "alpha",
+        10,
+        15,
+    )
+
+
+def test_a_reference_to_an_undeclared_model_points_at_the_reference(tmp_path: Path) -> None:
+    file = write(
+        tmp_path / "a.yaml",
+        throughput("p", "alpha") + "---\n" + throughput("alpha", "p"),
+    )
+    assert problems_of(file) == [
+        Problem(str(file), 6, "spec.model", "no CustomModel named 'alpha' is declared"),
+        Problem(str(file), 14, "spec.model", "no CustomModel named 'p' is declared"),
+    ]
+
+
+def test_a_serving_resource_declared_twice_is_named_by_its_kind(tmp_path: Path) -> None:
+    file = write(
+        tmp_path / "a.yaml",
+        manifest("alpha") + "---\n" + throughput("p", "alpha") + "---\n" + throughput("p", "alpha"),
+    )
+    messages = [p.message for p in problems_of(file)]
+    assert messages == [
+        f"ProvisionedThroughput 'p' is declared twice (also at {file}:18)",
+        f"ProvisionedThroughput 'p' is declared twice (also at {file}:10)",
+    ]

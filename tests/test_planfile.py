@@ -23,7 +23,7 @@ from reconciler.observed import (
 )
 from reconciler.plan import Action, ActionKind, Plan, desired_tags, plan
 from reconciler.planfile import SavedModel, Snapshot
-from tests.builders import observed_of, pt
+from tests.builders import dep, observed_of, pt
 
 SCOPE = "team-a"
 REGION = "us-east-1"
@@ -462,3 +462,78 @@ def test_serving_resources_are_keyed_by_kind_and_name(tmp_path: Path) -> None:
     back = planfile.load(path)
     assert ResourceKey(Kind.PROVISIONED_THROUGHPUT, "support-prod") in back.names
     assert back.snapshot.models["ProvisionedThroughput/support-prod"].arn == held.arn
+
+
+def serving_plan() -> tuple[Plan, Any]:
+    """A plan creating a throughput on a declared model and a deployment on an ARN."""
+    desired = desired_state(
+        (ALPHA, BETA, GAMMA, pt("p", model="beta"), dep("d", arn=arn("ext", "000000000"))),
+        files=DESIRED.files,
+    )
+    return plan(desired, OBSERVED, SCOPE), desired
+
+
+def test_a_serving_plan_reads_back_with_its_kinds_and_models(tmp_path: Path) -> None:
+    serving, desired = serving_plan()
+    by_name = {a.name: a for a in serving.actions}
+    assert (by_name["p"].resource, by_name["p"].model, by_name["p"].model_arn) == (
+        Kind.PROVISIONED_THROUGHPUT,
+        "beta",
+        arn("beta"),
+    )
+    assert (by_name["d"].resource, by_name["d"].model_arn) == (
+        Kind.CUSTOM_MODEL_DEPLOYMENT,
+        arn("ext", "000000000"),
+    )
+    path = tmp_path / "serving.json"
+    path.write_text(planfile.dumps(serving, WHERE, desired, OBSERVED))
+    back = planfile.load(path)
+
+    def parts(a: Action) -> tuple[Any, ...]:  # a reference's line is for validation only
+        manifest = a.declared.manifest if a.declared else None
+        return (a.kind, a.resource, a.name, a.arn, a.model, a.model_arn, manifest, a.set_tags)
+
+    assert [parts(a) for a in back.plan.actions] == [parts(a) for a in serving.actions]
+    assert back.desired.files == ("manifests/a.yaml", "manifests/b.yaml")
+
+
+def test_the_file_is_indented_for_review() -> None:
+    text = planfile.dumps(PLAN, WHERE, DESIRED, OBSERVED)
+    assert text.startswith('{\n  "format": "bedrock-reconciler/plan",\n  "version": 1,\n')
+    assert text.endswith("}\n")
+
+
+def test_differences_are_listed_in_kind_order_then_name(tmp_path: Path) -> None:
+    serving, _ = serving_plan()
+    assert rederive_changes(saved(tmp_path), serving) == [
+        "  - ProvisionedThroughput/p: planning now gives a create the file lacks",
+        "  - CustomModelDeployment/d: planning now gives a create the file lacks",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("source", "file", "line"),
+    [
+        ("manifests/a:b.yaml:3", "manifests/a:b.yaml", 3),  # the line follows the last colon
+        ("manifests/alpha.yaml:", "manifests/alpha.yaml", 0),
+    ],
+)
+def test_a_source_is_split_at_its_last_colon(
+    tmp_path: Path, source: str, file: str, line: int
+) -> None:
+    document = json.loads(planfile.dumps(PLAN, WHERE, DESIRED, OBSERVED))
+    document["actions"][0]["source"] = source
+    [alpha, *_] = saved(tmp_path, json.dumps(document)).plan.actions
+    assert alpha.declared is not None
+    assert (alpha.declared.file, alpha.declared.line) == (file, line)
+
+
+def test_a_bad_field_deep_in_the_file_is_named_by_its_path(tmp_path: Path) -> None:
+    document = json.loads(planfile.dumps(PLAN, WHERE, DESIRED, OBSERVED))
+    document["actions"][1]["action"] = "explode"
+    with pytest.raises(UsageError) as caught:
+        saved(tmp_path, json.dumps(document))
+    assert str(caught.value).startswith(
+        f"{tmp_path / 'plan.json'}: not a saved plan of this version (actions.1.action: "
+        "Input should be "
+    )
