@@ -593,11 +593,11 @@ def throughput(name: str, model: str) -> str:
     )
 
 
-def test_an_empty_path_is_a_usage_error_naming_the_likely_cause() -> None:
+def test_an_empty_path_is_a_usage_error_naming_the_likely_cause(tmp_path: Path) -> None:
     from reconciler.errors import UsageError
 
     with pytest.raises(UsageError) as caught:
-        manifests.load(["manifests", " "])
+        manifests.load([str(tmp_path), " "])
     assert str(caught.value) == (
         "an empty PATH was given (an unset variable?); name the manifests folder"
     )
