@@ -64,9 +64,9 @@ def _serving_edges(action: Action, model_actions: Mapping[str, int]) -> tuple[Ed
 
 
 def _delete_edges(action: Action, actions: tuple[Action, ...]) -> tuple[Edge, ...]:
-    if action.resource is not Kind.CUSTOM_MODEL or action.kind is not ActionKind.DELETE:
+    arn = action.arn
+    if action.resource is not Kind.CUSTOM_MODEL or action.kind is not ActionKind.DELETE or not arn:
         return ()
-    arn = action.arn or ""
     return tuple(
         Edge(i, Gate.READY if user.kind is ActionKind.UPDATE_MODEL else Gate.DONE)
         for i, user in enumerate(actions)

@@ -409,8 +409,9 @@ def _guard_one(
     staying += asked
     if staying:
         return _in_use(action, staying, "deleted")
-    waits = tuple(WaitFor(u.kind, u.arn, u.name, u.next_model_arn) for u in leaving)
-    return replace(action, waits_for=waits) if waits else action
+    return replace(
+        action, waits_for=tuple(WaitFor(u.kind, u.arn, u.name, u.next_model_arn) for u in leaving)
+    )
 
 
 def _leaving(user: ObservedResource, action: Action | None, model_arn: str) -> bool:
