@@ -264,7 +264,13 @@ def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         lambda op: throttles.labels(operation=op).inc(),
     ) as account:
         watcher = Watcher(
-            options, account.bedrock, logger, metrics, stop=stop, tagging=lambda: account.tagging
+            options,
+            account.bedrock,
+            logger,
+            metrics,
+            stop=stop,
+            tagging=lambda: account.tagging,
+            account=account.account_id,
         )
         server = None
         if args.metrics_port is not None:
@@ -362,6 +368,7 @@ def _reader(args: argparse.Namespace, account: Account) -> AccountReader:
         mode=args.tag_reads,
         concurrency=args.concurrency,
         warn=lambda message: print(f"warning: {message}", file=sys.stderr),
+        account=account.account_id,
     )
 
 

@@ -106,6 +106,19 @@ class ObservedResource:
     def is_managed_by(self, scope: str) -> bool:
         return self.managed_by == scope
 
+    @property
+    def owner(self) -> str:
+        """The account that owns it: ``ownerAccountId``, else the account in its ARN."""
+        if self.owner_account_id:
+            return self.owner_account_id
+        parts = self.arn.split(":")
+        return parts[4] if len(parts) > 4 else ""
+
+    def shared_into(self, account: str) -> bool:
+        """Whether it is another account's (a model shared with ``account``); an unknown
+        ``account`` (empty) is taken to be the owner's."""
+        return bool(account) and bool(self.owner) and self.owner != account
+
 
 ObservedModel = ObservedResource
 
@@ -115,11 +128,14 @@ class ObservedState:
     """Every resource the account owns in one region, in kind order, then name.
 
     ``read_at`` is when it was read (POSIX time), so the pure planner can tell whether a
-    commitment has expired without a clock of its own.
+    commitment has expired without a clock of its own. ``account`` is the account it was
+    read in (empty when unknown), so the planner tells a model shared from another account
+    from this account's own.
     """
 
     resources: tuple[ObservedResource, ...]
     read_at: float | None = None
+    account: str = ""
 
     @property
     def models(self) -> tuple[ObservedResource, ...]:
@@ -234,7 +250,9 @@ FROM_API = {
 }
 
 
-def state_of(resources: Iterable[ObservedResource], read_at: float | None = None) -> ObservedState:
+def state_of(
+    resources: Iterable[ObservedResource], read_at: float | None = None, account: str = ""
+) -> ObservedState:
     """An ObservedState with its resources in kind order, then name."""
     ordered = sorted(resources, key=lambda r: (r.kind.rank, r.name, r.arn))
-    return ObservedState(resources=tuple(ordered), read_at=read_at)
+    return ObservedState(resources=tuple(ordered), read_at=read_at, account=account)

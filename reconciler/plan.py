@@ -3,11 +3,14 @@
 No boto3, no clock, no I/O: the same inputs always give the same plan, with actions in kind
 order (models, throughputs, deployments), then name, so plans diff cleanly. Ownership is
 decided here and only here: a resource not tagged ``reconciler:managed-by=<scope>`` is never
-deleted, replaced or retagged. Each kind's own facts (spec hash, create request) come from
-``kinds``; the rules across kinds live here: a model is never replaced while anything serves
-from it, nor deleted while anything the plan does not move off it still does; a throughput
-whose commitment has not expired is never deleted. Called by ``reconcile``; ordered into a
-graph by ``graph``; executed by ``aws.executor``.
+deleted, replaced or retagged, except that one carrying no ``managed-by`` tag at all, owned
+by this account, is adopted (retagged, nothing else) when its manifest says ``spec.adopt``
+and it matches the manifest on everything its kind can read back. Each kind's own facts
+(spec hash, create request, what adoption compares) come from ``kinds``; the rules across
+kinds live here: a model is never replaced while anything serves from it, nor deleted while
+anything the plan does not move off it still does; a throughput whose commitment has not
+expired is never deleted. Called by ``reconcile``; ordered into a graph by ``graph``;
+executed by ``aws.executor``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class ActionKind(StrEnum):
     REPLACE = "replace"
     UPDATE_TAGS = "update-tags"
     UPDATE_MODEL = "update-model"
+    ADOPT = "adopt"
     DELETE = "delete"
     RELEASE = "release"
     CONFLICT = "conflict"
@@ -52,6 +56,7 @@ CHANGES = frozenset(
         ActionKind.REPLACE,
         ActionKind.UPDATE_TAGS,
         ActionKind.UPDATE_MODEL,
+        ActionKind.ADOPT,
         ActionKind.DELETE,
         ActionKind.RELEASE,
     }
@@ -159,7 +164,7 @@ def plan(desired: DesiredState, observed: ObservedState, scope: str) -> Plan:
     present = observed.by_key()
     # No clock here: without a read time every commitment counts as running (the safe side).
     now = observed.read_at if observed.read_at is not None else 0.0
-    context = _Context(scope, now, {})
+    context = _Context(scope, now, {}, observed.account)
     actions: list[Action] = []
     for resource in desired.resources:  # models first: serving actions refer to theirs
         action = _for_declared(resource, present.get(resource.key), context)
@@ -182,6 +187,7 @@ class _Context:
     scope: str
     now: float
     models: dict[str, Action]  # the plan's action for each declared CustomModel
+    account: str = ""  # the account the state was read in ("": unknown)
 
     def target(self, resource: DeclaredResource) -> tuple[str | None, str | None]:
         """The declared model a serving resource refers to, and its ARN when known now."""
@@ -189,9 +195,13 @@ class _Context:
         if spec.model is None:
             return None, spec.modelArn
         action = self.models.get(spec.model)
-        if action is None or action.kind not in (ActionKind.NOOP, ActionKind.UPDATE_TAGS):
+        if action is None or action.kind not in _MODEL_STAYS:
             return spec.model, None  # to be created (or replaced) first
         return spec.model, action.arn
+
+
+# A model action after which the model is there, under its ARN, for what serves from it.
+_MODEL_STAYS = frozenset({ActionKind.NOOP, ActionKind.UPDATE_TAGS, ActionKind.ADOPT})
 
 
 def _for_declared(
@@ -215,10 +225,7 @@ def _for_declared(
         )
     base = replace(base, arn=found.arn, serves_from=tuple(sorted(found.serves_from)))
     if not found.is_managed_by(context.scope):
-        owner = f"managed by scope {found.managed_by!r}" if found.managed_by else "not managed"
-        what = "model" if resource.kind is Kind.CUSTOM_MODEL else resource.kind.value
-        reason = f"the name is taken by a {what} {owner}; it is left untouched"
-        return replace(base, kind=ActionKind.CONFLICT, reason=reason)
+        return _not_ours(base, resource, found, context)
     stale = _replace_reason(resource, found)
     if stale:
         return _replace_or_block(base, resource, found, stale, context.now)
@@ -226,6 +233,59 @@ def _for_declared(
     if resource.kind.serves and _needs_switch(found, model_arn):
         return _switch(base, found, tags)
     return _retag_or_noop(base, found, tags)
+
+
+ADOPT_HINT = (
+    "to take it over, declare it with spec.adopt: true "
+    "(or write it with `reconciler export --unmanaged`)"
+)
+
+
+def _not_ours(
+    base: Action, resource: DeclaredResource, found: ObservedResource, context: _Context
+) -> Action:
+    """A conflict, or (``spec.adopt``, no scope's tag, this account's, matching) an adopt."""
+    what = "model" if resource.kind is Kind.CUSTOM_MODEL else resource.kind.value
+    taken = "the name is taken by a " + what
+    conflict = replace(base, kind=ActionKind.CONFLICT)
+    if found.managed_by is not None:
+        reason = f"{taken} managed by scope {found.managed_by!r}; it is left untouched"
+        return replace(conflict, reason=reason)
+    if found.shared_into(context.account):
+        reason = f"{taken} shared from account {found.owner}; it is left untouched"
+        return replace(conflict, reason=reason)
+    taken += " not managed; it is left untouched"
+    if not resource.spec.adopt:
+        return replace(conflict, reason=f"{taken}; {ADOPT_HINT}")
+    rules = kinds.RULES[resource.kind]
+    mismatches = rules.adoption_mismatches(resource, found)
+    if mismatches:
+        reason = f"{taken}: spec.adopt is set, but it does not match the manifest: "
+        return replace(conflict, reason=reason + "; ".join(mismatches))
+    return _adopt(base, resource, found, context.scope)
+
+
+def _adopt(base: Action, resource: DeclaredResource, found: ObservedResource, scope: str) -> Action:
+    """Take an unmanaged resource over by its tags alone: nothing is created or replaced."""
+    to_set, to_remove = _tag_changes(resource, found, scope)
+    changes = _tag_list(to_set, to_remove)
+    parts = [f"not managed, and it matches the manifest: adopted by its tags alone ({changes})"]
+    unreadable = kinds.RULES[resource.kind].unreadable(resource)
+    if unreadable:
+        parts.append(unreadable)
+    if resource.kind.serves and _needs_switch(found, base.model_arn):
+        target = base.model or base.model_arn
+        parts.append(
+            f"it serves {found.model_arn or 'no model'}: the next plan switches it to "
+            f"{target} in place"
+        )
+    return replace(
+        base,
+        kind=ActionKind.ADOPT,
+        reason="; ".join(parts),
+        set_tags=to_set,
+        remove_tag_keys=to_remove,
+    )
 
 
 def _caution(resource: DeclaredResource) -> str | None:
@@ -344,12 +404,16 @@ def _removable(key: str) -> bool:
 
 
 def _tag_reason(to_set: tuple[tuple[str, str], ...], to_remove: tuple[str, ...]) -> str:
+    return "tags differ: " + _tag_list(to_set, to_remove)
+
+
+def _tag_list(to_set: tuple[tuple[str, str], ...], to_remove: tuple[str, ...]) -> str:
     parts = []
     if to_set:
         parts.append("set " + ", ".join(k for k, _ in to_set))
     if to_remove:
         parts.append("remove " + ", ".join(to_remove))
-    return "tags differ: " + "; ".join(parts)
+    return "; ".join(parts)
 
 
 def _for_undeclared(found: ObservedResource, now: float) -> Action:

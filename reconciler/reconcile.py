@@ -4,8 +4,10 @@ Tags read from the tagging index are a hint (``aws.reader``): the first plan sho
 resources would change, their tags are then read per model, and the plan is made again on
 those. Only changes pay for authoritative reads; a plan of models in sync costs the list
 pages and the index pages. One round is enough: confirming changes only the actions of the
-models confirmed, which are then decided on what they really carry. Called by ``commands``
-and ``watch``.
+models confirmed, which are then decided on what they really carry. An unmanaged resource a
+manifest asks to adopt is also described (a model's KMS key, a deployment's description are
+only in the Get answers), so an adoption is decided on everything the API gives back.
+Called by ``commands`` and ``watch``.
 """
 
 from __future__ import annotations
@@ -30,16 +32,37 @@ def decide(
     reader: AccountReader, desired: DesiredState, observed: ObservedState, scope: str
 ) -> tuple[Plan, ObservedState]:
     """Plan, then read per resource the tags of whatever the plan would change (and, when a
-    model would go, each deployment's pending update), and plan again on those."""
+    model would go, each deployment's pending update; what an adoption compares), and plan
+    again on those."""
     first = plan(desired, observed, scope)
     changing = [a.arn for a in first.actions if a.arn and a.kind is not ActionKind.NOOP]
     confirmed = reader.confirm(observed, changing)
+    adopting = _adoption_targets(first, confirmed)
+    if adopting:
+        confirmed = reader.describe_models(confirmed, adopting)
     if _removes_a_model(first):
         # Whether a deployment is moving onto or off a model is only in its Get.
         confirmed = reader.describe_deployments(confirmed)
+    elif adopting:
+        confirmed = reader.describe_deployments(confirmed, adopting)
     if confirmed is observed:
         return first, observed
     return plan(desired, confirmed, scope), confirmed
+
+
+def _adoption_targets(planned: Plan, observed: ObservedState) -> frozenset[str]:
+    """The ARNs of the resources, held by no scope, that a manifest asks to adopt."""
+    present = observed.by_arn()
+    return frozenset(
+        a.arn
+        for a in planned.actions
+        if a.arn
+        and a.declared is not None
+        and a.declared.spec.adopt
+        and a.kind in (ActionKind.ADOPT, ActionKind.CONFLICT)
+        and a.arn in present
+        and present[a.arn].managed_by is None
+    )
 
 
 def _removes_a_model(planned: Plan) -> bool:

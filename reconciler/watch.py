@@ -104,6 +104,7 @@ class Watcher:
     rand: Callable[[], float] = random.random
     stop: threading.Event = field(default_factory=threading.Event)
     tagging: Callable[[], TaggingClient | None] | None = None
+    account: str = ""  # the credentials' account, when known
 
     def __post_init__(self) -> None:
         o = self.options
@@ -129,6 +130,7 @@ class Watcher:
             concurrency=o.concurrency,
             cache=self._tags,
             warn=lambda message: event(self.logger, logging.WARNING, "tag_reads", message),
+            account=self.account,
         )
 
     def healthy(self) -> bool:
@@ -431,4 +433,4 @@ def after(observed: ObservedState, report: ApplyReport) -> ObservedState:
         for r in report.results
         if r.outcome is Outcome.DONE and r.action.kind in (ActionKind.CREATE, ActionKind.REPLACE)
     ]
-    return state_of([*kept, *made], observed.read_at)
+    return state_of([*kept, *made], observed.read_at, observed.account)

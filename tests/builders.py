@@ -39,8 +39,12 @@ def cm(
     package: str | None = None,
     tags: Mapping[str, str] | None = None,
     policy: str = "Delete",
+    kms: str | None = None,
+    adopt: bool = False,
 ) -> DeclaredResource:
-    spec: dict[str, Any] = {"tags": dict(tags or {}), "deletionPolicy": policy}
+    spec: dict[str, Any] = {"tags": dict(tags or {}), "deletionPolicy": policy, "adopt": adopt}
+    if kms:
+        spec["modelKmsKeyArn"] = kms
     if package:
         spec["customModelDataSource"] = {"modelPackageArnDataSource": {"modelPackageArn": package}}
     else:
@@ -64,8 +68,14 @@ def pt(
     commitment: str | None = None,
     tags: Mapping[str, str] | None = None,
     policy: str = "Delete",
+    adopt: bool = False,
 ) -> DeclaredResource:
-    spec: dict[str, Any] = {"modelUnits": units, "tags": dict(tags or {}), "deletionPolicy": policy}
+    spec: dict[str, Any] = {
+        "modelUnits": units,
+        "tags": dict(tags or {}),
+        "deletionPolicy": policy,
+        "adopt": adopt,
+    }
     spec.update({"model": model} if model else {"modelArn": arn})
     if commitment:
         spec["commitmentDuration"] = commitment
@@ -86,8 +96,9 @@ def dep(
     arn: str | None = None,
     description: str | None = None,
     policy: str = "Delete",
+    adopt: bool = False,
 ) -> DeclaredResource:
-    spec: dict[str, Any] = {"deletionPolicy": policy}
+    spec: dict[str, Any] = {"deletionPolicy": policy, "adopt": adopt}
     spec.update({"model": model} if model else {"modelArn": arn})
     if description:
         spec["description"] = description

@@ -292,7 +292,8 @@ CASES = {
         (M,),
         (model("m", {"team": "a"}),),
         CONFLICT,
-        "the name is taken by a model not managed; it is left untouched",
+        "the name is taken by a model not managed; it is left untouched; to take it over, "
+        "declare it with spec.adopt: true (or write it with `reconciler export --unmanaged`)",
     ),
     "conflict-other-scope": Case(
         (M,),
@@ -475,9 +476,10 @@ def test_every_kind_in_one_plan_sorted_by_name_with_summary() -> None:
         "blocked": 1,
         "noop": 2,
     }
-    # Summary keys follow ActionKind's order; update-model is for throughputs and deployments.
+    # Summary keys follow ActionKind's order; update-model is for throughputs and deployments,
+    # adopt for manifests that ask for it (tests/test_plan_adopt.py).
     assert list(result.summary()) == [
-        k.value for k in ActionKind if k is not ActionKind.UPDATE_MODEL
+        k.value for k in ActionKind if k not in (ActionKind.UPDATE_MODEL, ActionKind.ADOPT)
     ]
     assert [a.name for a in result.changes] == [
         "c-create",

@@ -9,8 +9,9 @@ Dependents of a failed or deferred action are skipped, so nothing is left half-w
 One failed action never stops the independent others; every action gets a result.
 
 Creates carry all their tags in the create call itself (a resource never exists untagged)
-and an idempotency token. A plan holding a conflict or blocked action is refused whole.
-Called by ``commands`` and ``watch`` with a client from ``aws.client``.
+and an idempotency token; an adoption only tags (and untags) the resource. A plan holding
+a conflict or blocked action is refused whole. Called by ``commands`` and ``watch`` with a
+client from ``aws.client``.
 """
 
 from __future__ import annotations
@@ -225,6 +226,8 @@ class _Runner:
             ActionKind.REPLACE: self._replace,
             ActionKind.UPDATE_TAGS: self._update_tags,
             ActionKind.UPDATE_MODEL: self._update_model,
+            # An adoption is tag changes alone: the resource is neither created nor replaced.
+            ActionKind.ADOPT: self._update_tags,
             ActionKind.DELETE: self._delete,
             ActionKind.RELEASE: self._release,
         }

@@ -99,7 +99,8 @@ class AccountReader:
     ``bedrock`` is a Bedrock client; ``tagging`` a factory for the tagging API client (made
     only if used). ``cache`` (ARN -> tags; ARNs are immutable) spares per-model reads of
     models already known; the caller empties it whenever tags may have changed out of band.
-    ``warn`` is told, once, when ``auto`` falls back to per-model reads.
+    ``warn`` is told, once, when ``auto`` falls back to per-model reads. ``account`` (the
+    credentials' account, when known) is recorded on every state read.
     """
 
     def __init__(  # noqa: PLR0917
@@ -111,6 +112,7 @@ class AccountReader:
         concurrency: int = DEFAULT_CONCURRENCY,
         cache: TagCache | None = None,
         warn: Callable[[str], None] = lambda _: None,
+        account: str = "",
     ) -> None:
         self.bedrock = bedrock
         self._tagging = tagging
@@ -119,6 +121,7 @@ class AccountReader:
         self.concurrency = max(1, concurrency)
         self.cache = cache
         self._warn = warn
+        self.account = account
 
     def read(self, declared: Collection[ResourceKey | str] = ()) -> ObservedState:
         """Every owned resource with its tags; ``declared``: the keys the manifests declare
@@ -136,8 +139,10 @@ class AccountReader:
             listed = [_Listed(k, s) for k in KIND_ORDER for s in lists[k].result()]
             index = self._index(indexed)
         if index is None:
-            return replace(self._read_per_model(listed), read_at=read_at)
-        return replace(self._read_with_index(listed, index, keys), read_at=read_at)
+            state = self._read_per_model(listed)
+        else:
+            state = self._read_with_index(listed, index, keys)
+        return replace(state, read_at=read_at, account=self.account)
 
     def _list(self, kind: Kind, declared: frozenset[ResourceKey]) -> list[Mapping[str, Any]]:
         try:
@@ -163,27 +168,33 @@ class AccountReader:
             return None
         return index
 
-    def describe_deployments(self, observed: ObservedState) -> ObservedState:
-        """``observed`` with each deployment's pending update read (one Get per deployment)."""
-        deployments = observed.of_kind(Kind.CUSTOM_MODEL_DEPLOYMENT)
+    def describe_deployments(
+        self, observed: ObservedState, only: Collection[str] | None = None
+    ) -> ObservedState:
+        """``observed`` with each deployment's pending update and description read (one Get
+        per deployment; ``only``: just those of these ARNs)."""
+        deployments = _chosen(observed.of_kind(Kind.CUSTOM_MODEL_DEPLOYMENT), only)
         if not deployments:
             return observed
         fresh = {
             d.arn: replace(deployment_from_api(a, [], d.tags_from), tags=d.tags)
             for d, a in self._describe(deployments)
         }
-        return _with(observed, Kind.CUSTOM_MODEL_DEPLOYMENT, fresh)
+        return _with(observed, Kind.CUSTOM_MODEL_DEPLOYMENT, fresh, {d.arn for d in deployments})
 
-    def describe_models(self, observed: ObservedState) -> ObservedState:
-        """``observed`` with each model's KMS key read (one Get per model: the list has none)."""
-        models = observed.models
+    def describe_models(
+        self, observed: ObservedState, only: Collection[str] | None = None
+    ) -> ObservedState:
+        """``observed`` with each model's KMS key read (one Get per model: the list has none;
+        ``only``: just those of these ARNs)."""
+        models = _chosen(observed.models, only)
         if not models:
             return observed
         fresh = {
             m.arn: replace(m, kms_key_arn=str(a.get("modelKmsKeyArn", "")))
             for m, a in self._describe(models)
         }
-        return _with(observed, Kind.CUSTOM_MODEL, fresh)
+        return _with(observed, Kind.CUSTOM_MODEL, fresh, {m.arn for m in models})
 
     def _describe(
         self, resources: tuple[ObservedResource, ...]
@@ -210,7 +221,7 @@ class AccountReader:
                 resources.append(resource)
             elif (tags := read[resource.arn]) is not None:  # None: deleted since it was listed
                 resources.append(replace(resource, tags=_tag_dict(tags), tags_from=TagSource.MODEL))
-        return state_of(resources, observed.read_at)
+        return state_of(resources, observed.read_at, observed.account)
 
     def _read_with_index(
         self, listed: list[_Listed], index: dict[str, Tags], declared: frozenset[ResourceKey]
@@ -284,12 +295,25 @@ def managed_tags(tagging: Callable[[], TaggingClient | None], scope: str) -> dic
 
 
 def _with(
-    observed: ObservedState, kind: Kind, fresh: Mapping[str, ObservedResource]
+    observed: ObservedState,
+    kind: Kind,
+    fresh: Mapping[str, ObservedResource],
+    asked: Collection[str],
 ) -> ObservedState:
-    """``observed`` with its resources of ``kind`` replaced by ``fresh`` (by ARN); one not
-    in ``fresh`` no longer exists."""
-    kept = [fresh.get(r.arn, r) for r in observed.resources if r.kind is not kind or r.arn in fresh]
-    return state_of(kept, observed.read_at)
+    """``observed`` with its resources of ``kind`` in ``asked`` replaced by ``fresh`` (by
+    ARN); one asked for and not in ``fresh`` no longer exists."""
+    kept = [
+        fresh.get(r.arn, r)
+        for r in observed.resources
+        if r.kind is not kind or r.arn in fresh or r.arn not in asked
+    ]
+    return state_of(kept, observed.read_at, observed.account)
+
+
+def _chosen(
+    resources: tuple[ObservedResource, ...], only: Collection[str] | None
+) -> tuple[ObservedResource, ...]:
+    return resources if only is None else tuple(r for r in resources if r.arn in only)
 
 
 def _tag_dict(tags: Tags) -> dict[str, str]:

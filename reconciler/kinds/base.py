@@ -3,7 +3,8 @@
 A kind is one module (``custom_model``, ``provisioned_throughput``, ``model_deployment``)
 that describes, as pure data and functions, what the planner and the executor need to know
 of it: its manifest model, what its spec hash covers, the create request it sends, the
-status it is ready in, and what it references. The API calls themselves are in
+status it is ready in, what it references, and what of a declared resource can be read
+back and compared before an unmanaged one is adopted. The API calls themselves are in
 ``aws.apis``, keyed by kind. No I/O here.
 """
 
@@ -17,7 +18,12 @@ from typing import Any
 
 from reconciler.desired import AnyManifest, DeclaredResource
 from reconciler.identity import Kind
-from reconciler.observed import TAG_DELETION_POLICY, TAG_MANAGED_BY, TAG_SPEC_HASH
+from reconciler.observed import (
+    TAG_DELETION_POLICY,
+    TAG_MANAGED_BY,
+    TAG_SPEC_HASH,
+    ObservedResource,
+)
 
 SPEC_HASH_LENGTH = 32
 
@@ -35,6 +41,10 @@ class KindRules:
     ``hash_fields`` names what ``spec_hash`` covers (for plan reasons). ``create_request``
     takes the declared resource, the scope and the ARN of the model it serves from (empty
     for a model) and returns the create call's parameters, tags included, token excluded.
+    ``adoption_mismatches`` compares a declared resource with the unmanaged one holding its
+    name on everything the API lets us read back, one ``field: account has X, manifest has
+    Y`` line per difference (empty: it may be adopted); ``unreadable`` says what it cannot
+    compare (empty when everything can be).
     """
 
     kind: Kind
@@ -42,7 +52,9 @@ class KindRules:
     hash_fields: str
     spec_hash: Callable[[DeclaredResource], str]
     create_request: Callable[[DeclaredResource, str, str], dict[str, Any]]
+    adoption_mismatches: Callable[[DeclaredResource, ObservedResource], list[str]]
     commitment: Callable[[DeclaredResource], str | None] = lambda _: None
+    unreadable: Callable[[DeclaredResource], str] = lambda _: ""
 
 
 def desired_tags(resource: DeclaredResource, scope: str, spec_hash: str) -> dict[str, str]:
@@ -59,3 +71,12 @@ def desired_tags(resource: DeclaredResource, scope: str, spec_hash: str) -> dict
 def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     """Bedrock's ``[{"key", "value"}]`` shape."""
     return [{"key": k, "value": v} for k, v in tags.items()]
+
+
+def mismatch(field: str, account: object, manifest: object) -> str:
+    """One adoption mismatch, as plans word it ("none" for an absent value)."""
+    return f"{field}: account has {_shown(account)}, manifest has {_shown(manifest)}"
+
+
+def _shown(value: object) -> str:
+    return "none" if value is None or value == "" else str(value)

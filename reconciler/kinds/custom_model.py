@@ -4,7 +4,9 @@ Its weights come from S3 (``modelSourceConfig``) or from a SageMaker AI model pa
 (``customModelDataSource``). The spec hash of an S3-sourced model is exactly version 1's
 (name, ``s3Uri``, ``modelKmsKeyArn``): upgrading the reconciler never replaces or retags an
 existing model. A package-sourced model hashes its ``modelPackageArn`` in place of the
-``s3Uri``, so moving a model from one source to the other replaces it. Pure.
+``s3Uri``, so moving a model from one source to the other replaces it. An unmanaged model
+is adopted when its KMS key is the manifest's and its import did not fail; its source
+cannot be read back from Bedrock, so the manifest's is taken on trust. Pure.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 
 from reconciler.desired import CustomModelManifest, DeclaredResource, Spec
 from reconciler.identity import Kind
-from reconciler.kinds.base import KindRules, desired_tags, digest, tag_list
+from reconciler.kinds.base import KindRules, desired_tags, digest, mismatch, tag_list
+from reconciler.observed import STATUS_FAILED, ObservedResource
 
 
 def _manifest(resource: DeclaredResource) -> CustomModelManifest:
@@ -53,10 +56,32 @@ def create_request(resource: DeclaredResource, scope: str, _model_arn: str = "")
     return request
 
 
+def adoption_mismatches(resource: DeclaredResource, found: ObservedResource) -> list[str]:
+    """What an unmanaged model holding the name differs in: its KMS key, a failed import."""
+    spec = _manifest(resource).spec
+    mismatches = []
+    if (spec.modelKmsKeyArn or "") != found.kms_key_arn:
+        mismatches.append(mismatch("modelKmsKeyArn", found.kms_key_arn, spec.modelKmsKeyArn))
+    if found.status == STATUS_FAILED:
+        mismatches.append(mismatch("status", STATUS_FAILED, "a model that imported"))
+    return mismatches
+
+
+def unreadable(resource: DeclaredResource) -> str:
+    """What adoption cannot compare: the source, which Bedrock never gives back."""
+    field, _ = _source(_manifest(resource).spec)
+    return (
+        f"its source ({field}) cannot be read back from Bedrock: the manifest's is taken on "
+        "trust and recorded in the spec-hash tag"
+    )
+
+
 RULES = KindRules(
     kind=Kind.CUSTOM_MODEL,
     manifest=CustomModelManifest,
     hash_fields="source, modelKmsKeyArn or name",
     spec_hash=spec_hash,
     create_request=create_request,
+    adoption_mismatches=adoption_mismatches,
+    unreadable=unreadable,
 )

@@ -1,7 +1,8 @@
 """The ``CustomModelDeployment`` kind: an on-demand ``CreateCustomModelDeployment``.
 
 Its spec hash covers the name and the description (neither changes in place); the model it
-serves from is switched in place with ``UpdateCustomModelDeployment``. Pure.
+serves from is switched in place with ``UpdateCustomModelDeployment``. An unmanaged
+deployment is adopted when its description is the manifest's. Pure.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from typing import Any
 
 from reconciler.desired import CustomModelDeploymentManifest, DeclaredResource
 from reconciler.identity import Kind
-from reconciler.kinds.base import KindRules, desired_tags, digest, tag_list
+from reconciler.kinds.base import KindRules, desired_tags, digest, mismatch, tag_list
+from reconciler.observed import ObservedResource
 
 
 def _manifest(resource: DeclaredResource) -> CustomModelDeploymentManifest:
@@ -35,10 +37,19 @@ def create_request(resource: DeclaredResource, scope: str, model_arn: str) -> di
     return request
 
 
+def adoption_mismatches(resource: DeclaredResource, found: ObservedResource) -> list[str]:
+    """What an unmanaged deployment holding the name differs in: its description."""
+    spec = _manifest(resource).spec
+    if found.description == (spec.description or ""):
+        return []
+    return [mismatch("description", found.description, spec.description)]
+
+
 RULES = KindRules(
     kind=Kind.CUSTOM_MODEL_DEPLOYMENT,
     manifest=CustomModelDeploymentManifest,
     hash_fields="description or name",
     spec_hash=spec_hash,
     create_request=create_request,
+    adoption_mismatches=adoption_mismatches,
 )

@@ -3,7 +3,9 @@
 Its spec hash covers what cannot change in place (name, model units, commitment); the model
 it serves from is not in it, because ``UpdateProvisionedModelThroughput`` switches that
 while serving continues. A commitment is money that cannot be refunded, so the rules say
-which creates buy one. Pure.
+which creates buy one. An unmanaged throughput is adopted when its model units and
+commitment are the manifest's; the model it serves from may differ (switched in place by
+the next plan). Pure.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from typing import Any
 
 from reconciler.desired import DeclaredResource, ProvisionedThroughputManifest
 from reconciler.identity import Kind
-from reconciler.kinds.base import KindRules, desired_tags, digest, tag_list
+from reconciler.kinds.base import KindRules, desired_tags, digest, mismatch, tag_list
+from reconciler.observed import ObservedResource
 
 
 def _manifest(resource: DeclaredResource) -> ProvisionedThroughputManifest:
@@ -56,11 +59,23 @@ def commitment(resource: DeclaredResource) -> str | None:
     )
 
 
+def adoption_mismatches(resource: DeclaredResource, found: ObservedResource) -> list[str]:
+    """What an unmanaged throughput holding the name differs in: units, commitment."""
+    spec = _manifest(resource).spec
+    mismatches = []
+    if found.model_units != spec.modelUnits:
+        mismatches.append(mismatch("modelUnits", found.model_units, spec.modelUnits))
+    if found.commitment != (spec.commitmentDuration or ""):
+        mismatches.append(mismatch("commitmentDuration", found.commitment, spec.commitmentDuration))
+    return mismatches
+
+
 RULES = KindRules(
     kind=Kind.PROVISIONED_THROUGHPUT,
     manifest=ProvisionedThroughputManifest,
     hash_fields="modelUnits, commitmentDuration or name",
     spec_hash=spec_hash,
     create_request=create_request,
+    adoption_mismatches=adoption_mismatches,
     commitment=commitment,
 )
