@@ -51,7 +51,7 @@ class Sent:
 
 def create_request(model: DeclaredResource, scope: str) -> dict[str, Any]:
     """The full CreateCustomModel request for a declared model, tags included."""
-    return custom_model.create_request(model, scope)
+    return custom_model.create_request(model, scope, "")
 
 
 def send(client: BedrockClient, model: DeclaredResource, scope: str, after: str = "") -> Sent:

@@ -39,8 +39,9 @@ def spec_hash(resource: DeclaredResource) -> str:
     return digest({"modelKmsKeyArn": spec.modelKmsKeyArn, "name": resource.name, field: value})
 
 
-def create_request(resource: DeclaredResource, scope: str, _model_arn: str = "") -> dict[str, Any]:
-    """The full CreateCustomModel request for a declared model, tags included."""
+def create_request(resource: DeclaredResource, scope: str, _model_arn: str) -> dict[str, Any]:
+    """The full CreateCustomModel request for a declared model, tags included (a model serves
+    from no other model, so ``_model_arn`` is unused)."""
     spec = _manifest(resource).spec
     field, value = _source(spec)
     request: dict[str, Any] = {"modelName": resource.name}

@@ -1,5 +1,6 @@
 """The readiness gates without an account: what each observed state answers, what a gate
-says it waits for, and the poll schedule of ``wait`` on a fake clock.
+says it waits for, the calls ``check`` makes through a fake client (one list per kind, a Get
+where the list is not enough or fails), and the poll schedule of ``wait`` on a fake clock.
 
 The gates are checked against the emulator end to end in ``tests/test_rollout.py``; these
 tests pin each rule on its own, so a changed comparison or schedule is noticed at once.
@@ -7,8 +8,10 @@ tests pin each rule on its own, so a changed comparison or schedule is noticed a
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
 
+import botocore.exceptions
 import pytest
 
 from reconciler.aws import readiness
@@ -179,3 +182,183 @@ def test_wait_with_nothing_to_wait_for_asks_nothing() -> None:
     waiting = Scripted([], FakeClock().clock())
     assert waiting.wait([], deadline=10.0) == {}
     assert waiting.asked == []
+
+
+class FakeBedrock:
+    """A Bedrock client that answers lists and Gets from canned data and records each call.
+
+    ``lists`` maps a list method to its summaries (one page), or to the error code it fails
+    with; ``gets`` maps a resource ARN to its Get answer, or to an error code.
+    """
+
+    def __init__(
+        self,
+        lists: Mapping[str, list[dict[str, Any]] | str],
+        gets: Mapping[str, dict[str, Any] | str] | None = None,
+    ) -> None:
+        self.lists = lists
+        self.gets = gets or {}
+        self.calls: list[tuple[str, str]] = []
+
+    def get_paginator(self, method: str) -> FakeBedrock:
+        self.listing = method
+        return self
+
+    def paginate(self, **params: Any) -> list[dict[str, Any]]:
+        method = self.listing
+        self.calls.append((method, ""))
+        answer = self.lists[method]
+        if isinstance(answer, str):
+            raise _error(answer, method)
+        key = {
+            "list_custom_models": "modelSummaries",
+            "list_provisioned_model_throughputs": "provisionedModelSummaries",
+            "list_custom_model_deployments": "modelDeploymentSummaries",
+        }[method]
+        return [{key: answer}]
+
+    def __getattr__(self, method: str) -> Callable[..., dict[str, Any]]:
+        if not method.startswith("get_"):
+            raise AttributeError(method)
+
+        def get(**params: str) -> dict[str, Any]:
+            (arn,) = params.values()
+            self.calls.append((method, arn))
+            answer = self.gets.get(arn, "ResourceNotFoundException")
+            if isinstance(answer, str):
+                raise _error(answer, method)
+            return answer
+
+        return get
+
+
+def _error(code: str, operation: str) -> botocore.exceptions.ClientError:
+    return botocore.exceptions.ClientError({"Error": {"Code": code, "Message": "no"}}, operation)
+
+
+def check(client: FakeBedrock, *gates: Gate) -> dict[Gate, Answer]:
+    return Readiness(client=client).check(gates)  # type: ignore[arg-type]
+
+
+MODEL_V1 = Gate(Kind.CUSTOM_MODEL, V1, "v1")
+DEPLOYED = Gate(Kind.CUSTOM_MODEL_DEPLOYMENT, DEP, "dep", model_arn=V2)
+
+
+def test_check_answers_from_one_list_per_kind_without_gets() -> None:
+    client = FakeBedrock(
+        {
+            "list_custom_models": [
+                {"modelArn": V1, "modelName": "v1", "modelStatus": "Creating"},
+                {"modelArn": V2, "modelName": "v2", "modelStatus": "Active"},
+            ],
+            "list_provisioned_model_throughputs": [
+                {
+                    "provisionedModelArn": PT,
+                    "provisionedModelName": "pt",
+                    "status": "InService",
+                    "modelArn": V2,
+                }
+            ],
+        }
+    )
+    assert check(client, MODEL_ACTIVE, MODEL_V1, SWITCHED) == {
+        MODEL_ACTIVE: Answer(State.READY, "Active"),
+        MODEL_V1: Answer(State.WAITING, "Creating"),
+        SWITCHED: Answer(State.READY, "InService"),
+    }
+    assert sorted(client.calls) == [
+        ("list_custom_models", ""),
+        ("list_provisioned_model_throughputs", ""),
+    ]
+
+
+def test_check_gets_a_failed_model_for_its_failure_message() -> None:
+    client = FakeBedrock(
+        {"list_custom_models": [{"modelArn": V2, "modelName": "v2", "modelStatus": "Failed"}]},
+        {V2: {"modelName": "v2", "modelStatus": "Failed", "failureMessage": "bad weights"}},
+    )
+    assert check(client, MODEL_ACTIVE) == {
+        MODEL_ACTIVE: Answer(State.FAILED, "Failed", "bad weights")
+    }
+    assert client.calls == [("list_custom_models", ""), ("get_custom_model", V2)]
+
+
+def test_check_gets_a_listed_deployment_for_its_pending_update() -> None:
+    summary = {
+        "customModelDeploymentArn": DEP,
+        "customModelDeploymentName": "dep",
+        "status": "Active",
+        "modelArn": V1,
+    }
+    # The Get does not repeat the ARN: the gate's is used.
+    get = {
+        "modelDeploymentName": "dep",
+        "status": "Active",
+        "modelArn": V1,
+        "updateDetails": {"modelArn": V2, "updateStatus": "Updating"},
+    }
+    client = FakeBedrock({"list_custom_model_deployments": [summary]}, {DEP: get})
+    assert check(client, DEPLOYED) == {DEPLOYED: Answer(State.WAITING, "Active")}
+    assert client.calls == [
+        ("list_custom_model_deployments", ""),
+        ("get_custom_model_deployment", DEP),
+    ]
+    switched = {
+        **get,
+        "modelArn": V2,
+        "updateDetails": {"modelArn": V2, "updateStatus": "UpdateCompleted"},
+    }
+    client = FakeBedrock({"list_custom_model_deployments": [summary]}, {DEP: switched})
+    assert check(client, DEPLOYED) == {DEPLOYED: Answer(State.READY, "Active")}
+
+
+def test_check_gets_each_gate_when_its_list_fails() -> None:
+    client = FakeBedrock(
+        {"list_custom_models": "AccessDeniedException"},
+        {V2: {"modelName": "v2", "modelStatus": "Active"}},
+    )
+    assert check(client, MODEL_ACTIVE, MODEL_V1) == {
+        MODEL_ACTIVE: Answer(State.READY, "Active"),
+        MODEL_V1: Answer(State.WAITING, "", "not listed yet"),  # its Get: not found
+    }
+    assert sorted(client.calls) == [
+        ("get_custom_model", V1),
+        ("get_custom_model", V2),
+        ("list_custom_models", ""),
+    ]
+
+
+def test_check_gets_a_gate_not_listed_and_waits_when_its_get_fails() -> None:
+    client = FakeBedrock(
+        {
+            "list_custom_models": [],
+            "list_provisioned_model_throughputs": [],
+        },
+        {
+            V2: {"modelName": "v2", "modelStatus": "Active"},
+            PT: "AccessDeniedException",
+        },
+    )
+    assert check(client, MODEL_ACTIVE, SERVING) == {
+        MODEL_ACTIVE: Answer(State.READY, "Active"),
+        SERVING: Answer(State.WAITING, "", "not listed yet"),
+    }
+    assert sorted(client.calls) == [
+        ("get_custom_model", V2),
+        ("get_provisioned_model_throughput", PT),
+        ("list_custom_models", ""),
+        ("list_provisioned_model_throughputs", ""),
+    ]
+
+
+def test_check_of_no_gates_calls_nothing() -> None:
+    client = FakeBedrock({})
+    assert check(client) == {}
+    assert client.calls == []
+
+
+def test_wait_never_sleeps_past_a_deadline_under_a_second_away() -> None:
+    fake = FakeClock()
+    waiting = Scripted([{MODEL_ACTIVE: State.WAITING}], fake.clock())
+    waiting.wait([MODEL_ACTIVE], deadline=3.5, poll_seconds=4.0, first_poll=3.0)
+    assert fake.sleeps == [3.0, 0.5]
