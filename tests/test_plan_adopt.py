@@ -403,3 +403,15 @@ def test_only_untagged_matching_resources_are_adopted_and_then_clean(
         "aws:cloudformation:stack-name"
     )
     assert {a.kind for a in plan(desired(m), after, SCOPE).actions} == {A.NOOP}
+
+
+def test_an_adopted_throughput_says_whether_the_next_plan_switches_it() -> None:
+    v2 = cm("v2")
+    p = pt("p", model="v2", adopt=True)
+    v2_arn = observed_of(v2).arn
+    on_it = observed(observed_of(v2), loose(p, model_arn=v2_arn, next_model_arn=v2_arn))
+    same = one(plan(desired(v2, p), on_it, SCOPE), PT, "p")
+    assert same.kind is A.ADOPT and "switches" not in same.reason
+    nothing = observed(observed_of(v2), loose(p, model_arn="", next_model_arn=""))
+    idle = one(plan(desired(v2, p), nothing, SCOPE), PT, "p")
+    assert idle.reason.endswith("; it serves no model: the next plan switches it to v2 in place")
