@@ -415,3 +415,9 @@ def test_an_adopted_throughput_says_whether_the_next_plan_switches_it() -> None:
     nothing = observed(observed_of(v2), loose(p, model_arn="", next_model_arn=""))
     idle = one(plan(desired(v2, p), nothing, SCOPE), PT, "p")
     assert idle.reason.endswith("; it serves no model: the next plan switches it to v2 in place")
+
+
+def test_a_deployment_without_a_description_on_either_side_is_adopted() -> None:
+    d = dep("d", arn=V1, adopt=True)
+    result = plan(desired(d), observed(loose(d, model_arn=V1, description="")), SCOPE)
+    assert one(result, CMD, "d").kind is A.ADOPT
