@@ -41,12 +41,12 @@ from reconciler.commands import (
 )
 from reconciler.connect import DEFAULT_SANDBOX_STATE
 from reconciler.errors import ReconcilerError, UsageError
+from reconciler.identity import SCOPE_PATTERN
 from reconciler.plan import DEFAULT_MAX_DELETE_PERCENT
 
 DEFAULT_PROGRESS_INTERVAL = 60.0
 
 EXIT_INTERRUPTED = 130
-_SCOPE_PATTERN = r"[a-zA-Z0-9\s._:/=+@-]{1,256}"
 
 Command = Callable[[argparse.Namespace, Mapping[str, str]], int]
 
@@ -351,7 +351,7 @@ def _scope(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
         return "default"
     if not scope.strip():
         raise UsageError(f"{source} is empty (an unset variable?); name the scope this run manages")
-    if re.fullmatch(_SCOPE_PATTERN, scope) is None:
+    if re.fullmatch(SCOPE_PATTERN, scope) is None:
         raise UsageError(
             f"{source} {scope!r} must be 1 to 256 letters, digits, spaces or ._:/=+@- "
             "(it is written as a tag value)"

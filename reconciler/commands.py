@@ -22,7 +22,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from reconciler.connect import connect
 from reconciler.errors import ReconcilerError, UnsafePlanError, UsageError
@@ -80,23 +80,43 @@ def cmd_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def _plan(args: argparse.Namespace, environ: Mapping[str, str], out: Path | None) -> int:
     from reconciler import planfile
-    from reconciler.reconcile import read_and_plan
 
     desired = _load(args)
     with connect(args, environ) as account:
-        result, observed = read_and_plan(_reader(args, account), desired, args.scope)
-    _check(args, result, len(desired.resources))
+        result, observed = plan_for(args, account, desired)
     if out is not None and not result.errors:
         text = planfile.dumps(result, account.place, desired, observed)
         _write_plan_file(out, text)
     _emit(args, environ, _plan_views(result, account.place, args.show_noop))
-    _note_throttles(account)
+    _note_throttles(args, account)
+    return plan_outcome(args, result)
+
+
+def plan_for(
+    args: argparse.Namespace, account: Account, desired: DesiredState
+) -> tuple[Plan, ObservedState]:
+    """The plan for ``desired`` in ``account``, refused if it fails a guard."""
+    from reconciler.reconcile import read_and_plan
+
+    result, observed = read_and_plan(_reader(args, account), desired, args.scope)
+    _check(args, result, len(desired.resources))
+    return result, observed
+
+
+def plan_outcome(args: argparse.Namespace, result: Plan) -> int:
+    """A plan's exit code: 1 if it holds errors, 2 with ``--detailed-exitcode`` if changes."""
     if result.errors:
-        print(f"error: {len(result.errors)} action(s) cannot be applied", file=sys.stderr)
+        say(args, f"error: {len(result.errors)} action(s) cannot be applied")
         return EXIT_ERROR
     if args.detailed_exitcode and result.changes:
         return EXIT_CHANGES
     return EXIT_OK
+
+
+def say(args: argparse.Namespace, message: str) -> None:
+    """A note, warning or error line on stderr, naming the target in a run over several."""
+    name = getattr(args, "target_name", None)
+    print(f"[{name}] {message}" if name else message, file=sys.stderr)
 
 
 def cmd_status(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -112,7 +132,7 @@ def cmd_status(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     rows = status_rows(observed, args.scope, desired)
     missing = not_in_account(observed, desired)
     _emit(args, environ, _status_views(rows, args.scope, account.place, missing))
-    _note_throttles(account)
+    _note_throttles(args, account)
     return EXIT_OK
 
 
@@ -145,46 +165,62 @@ def _discard(out: Path | None, why: str) -> None:
 
 
 def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from reconciler.aws import executor, waiter
-    from reconciler.aws.readiness import Clock
-    from reconciler.plan import check_commitments, label
-
     saved = _saved_plan(args)
     desired = None if saved else _load(args)
     with connect(args, environ) as account:
         result = _apply_plan(args, _reader(args, account), desired, saved, account.place)
-        check_commitments(result, args.allow_commitment)
-        client = account.bedrock
-        clock = Clock()
-        deadline = clock.now() + args.timeout
-        progress = _progress(args, environ, clock.now()) if args.wait else None
-        waiting = executor.Waiting(deadline, clock, progress) if args.wait else None
-        try:
-            report = executor.apply(
-                result,
-                client,
-                concurrency=args.concurrency,
-                prune=not args.no_prune,
-                waiting=waiting,
-            )
-            if args.wait:
-                report = waiter.wait_for_active(
-                    report, client, args.timeout, clock=clock, deadline=deadline, observer=progress
-                )
-        finally:
-            if progress is not None:
-                progress.finish()
+        report = execute(args, environ, account, result)
     _emit(args, environ, _report_views(report, account.place, args.show_noop))
-    _note_throttles(account)
+    _note_throttles(args, account)
+    return apply_outcome(args, report)
+
+
+def execute(
+    args: argparse.Namespace, environ: Mapping[str, str], account: Account, result: Plan
+) -> ApplyReport:
+    """Apply ``result`` (refused whole if it buys a commitment not allowed) and, with
+    ``--wait``, wait for what it created or switched."""
+    from reconciler.aws import executor, waiter
+    from reconciler.aws.readiness import Clock
+    from reconciler.plan import check_commitments
+
+    check_commitments(result, args.allow_commitment)
+    client = account.bedrock
+    clock = Clock()
+    deadline = clock.now() + args.timeout
+    progress = _progress(args, environ, clock.now()) if args.wait else None
+    waiting = executor.Waiting(deadline, clock, progress) if args.wait else None
+    try:
+        report = executor.apply(
+            result,
+            client,
+            concurrency=args.concurrency,
+            prune=not args.no_prune,
+            waiting=waiting,
+        )
+        if args.wait:
+            report = waiter.wait_for_active(
+                report, client, args.timeout, clock=clock, deadline=deadline, observer=progress
+            )
+    finally:
+        if progress is not None:
+            progress.finish()
+    return report
+
+
+def apply_outcome(args: argparse.Namespace, report: ApplyReport) -> int:
+    """An apply's notes on stderr and its exit code: 1 if any action failed."""
+    from reconciler.plan import label
+
     if report.deferred:
         names = ", ".join(label(r.action) for r in report.deferred)
-        print(
+        say(
+            args,
             f"note: {len(report.deferred)} action(s) deferred until what they wait for is "
             f"ready ({names}); run apply again then, or use apply --wait",
-            file=sys.stderr,
         )
     if report.failed:
-        print(f"error: {len(report.failed)} action(s) failed", file=sys.stderr)
+        say(args, f"error: {len(report.failed)} action(s) failed")
         return EXIT_ERROR
     return EXIT_OK
 
@@ -195,14 +231,35 @@ def _progress(args: argparse.Namespace, environ: Mapping[str, str], started: flo
 
     from reconciler.progress import Reporter
 
+    name = getattr(args, "target_name", None)
     return Reporter(
-        sys.stderr,
-        terminal=sys.stderr.isatty(),
+        _Prefixed(sys.stderr, f"[{name}] ") if name else sys.stderr,
+        terminal=sys.stderr.isatty() and not name,
         color="NO_COLOR" not in environ,
         interval=args.progress_interval,
         started=started,
         width=shutil.get_terminal_size().columns,
     )
+
+
+class _Prefixed:
+    """A stream whose every line starts with ``prefix`` (a target's progress lines)."""
+
+    def __init__(self, stream: TextIO, prefix: str) -> None:
+        self._stream = stream
+        self._prefix = prefix
+        self._start = True
+
+    def write(self, text: str) -> int:
+        out = []
+        for piece in text.splitlines(keepends=True):
+            out.append(self._prefix + piece if self._start else piece)
+            self._start = piece.endswith("\n")
+        self._stream.write("".join(out))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
 
 
 def _apply_plan(
@@ -307,7 +364,7 @@ def cmd_export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     result = export.export(observed, args.scope, account.place, unmanaged_only=args.unmanaged)
     _write_export(folder, result.documents, args.force)
     print(export.summary(result, args.output_dir), end="")
-    _note_throttles(account)
+    _note_throttles(args, account)
     return EXIT_OK
 
 
@@ -367,7 +424,7 @@ def _reader(args: argparse.Namespace, account: Account) -> AccountReader:
         args.scope,
         mode=args.tag_reads,
         concurrency=args.concurrency,
-        warn=lambda message: print(f"warning: {message}", file=sys.stderr),
+        warn=lambda message: say(args, f"warning: {message}"),
         account=account.account_id,
     )
 
@@ -405,15 +462,15 @@ def _write_plan_file(path: Path, text: str) -> None:
         raise UsageError(f"{path}: cannot write the plan file: {e.strerror}") from e
 
 
-def _note_throttles(account: Account) -> None:
+def _note_throttles(args: argparse.Namespace, account: Account) -> None:
     """Say so when AWS throttled calls (they were retried): a sign to lower --max-rps."""
     throttled = sum(account.throttles.values())
     if throttled:
         by_operation = ", ".join(f"{op} {n}" for op, n in sorted(account.throttles.items()))
-        print(
+        say(
+            args,
             f"note: AWS throttled {throttled} of {sum(account.calls.values())} API calls "
             f"({by_operation}); each was retried after a backoff",
-            file=sys.stderr,
         )
 
 

@@ -9,7 +9,7 @@ by ``commands``.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,23 +32,53 @@ def connect(
     on_throttle: Listener | None = None,
 ) -> Iterator[Account]:
     """The clients of the account (or sandbox) the global options name."""
+    with session(args, environ) as opener:
+        yield opener(args, on_attempt, on_throttle)
+
+
+Opener = Callable[[argparse.Namespace, "Listener | None", "Listener | None"], "Account"]
+
+
+@contextmanager
+def session(args: argparse.Namespace, environ: Mapping[str, str]) -> Iterator[Opener]:
+    """What a run's accounts are reached through, for the block: AWS, or (``--sandbox``) the
+    emulator, started once for every target. Yields a function that makes the clients of
+    one target's options and checks their account (the first call of every command)."""
     from reconciler.aws.client import Account
 
-    expected, source = _expected_account(args, environ)
-    if not args.sandbox:
-        account = Account(settings(args, environ), on_attempt, on_throttle)
+    def opener(
+        options: argparse.Namespace,
+        on_attempt: Listener | None = None,
+        on_throttle: Listener | None = None,
+        *,
+        local: bool = False,
+        region: str | None = None,
+    ) -> Account:
+        expected, source = _expected_account(options, environ)
+        account = Account(
+            settings(options, environ, region=region, local=local), on_attempt, on_throttle
+        )
         account.check_account(expected, source)
-        yield account
+        return account
+
+    if not args.sandbox:
+        yield opener
         return
     region = _region(args, environ) or environ.get("AWS_DEFAULT_REGION") or SANDBOX_REGION
     state = Path(
         args.sandbox_state or environ.get("RECONCILER_SANDBOX_STATE", DEFAULT_SANDBOX_STATE)
     )
     with _sandbox(state, region):
-        sandboxed = settings(args, environ, region=region, local=True)
-        account = Account(sandboxed, on_attempt, on_throttle)
-        account.check_account(expected, source)
-        yield account
+
+        def sandboxed(
+            options: argparse.Namespace,
+            on_attempt: Listener | None = None,
+            on_throttle: Listener | None = None,
+        ) -> Account:
+            here = _region(options, environ) or region
+            return opener(options, on_attempt, on_throttle, local=True, region=here)
+
+        yield sandboxed
 
 
 def settings(
@@ -64,6 +94,8 @@ def settings(
         region=region or _region(args, environ),
         profile=None if local else args.profile,
         endpoint_url=None if local else args.endpoint_url,
+        role_arn=getattr(args, "role_arn", None),
+        external_id=getattr(args, "external_id", None),
         concurrency=args.concurrency,
         max_attempts=max_attempts(environ),
         connect_timeout=args.connect_timeout,
@@ -77,7 +109,7 @@ def _expected_account(
 ) -> tuple[str | None, str]:
     """The account the run must be in: ``--account-id``, else ``RECONCILER_ACCOUNT_ID``."""
     value: str | None = getattr(args, "account_id", None)
-    source = "--account-id"
+    source: str = getattr(args, "account_source", None) or "--account-id"
     if value is None and environ.get("RECONCILER_ACCOUNT_ID"):
         value, source = environ["RECONCILER_ACCOUNT_ID"], "RECONCILER_ACCOUNT_ID"
     if value is not None and not (len(value) == 12 and value.isdigit()):

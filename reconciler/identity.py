@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+# A scope is written as a tag value: the service's tag value characters, at most 256.
+SCOPE_PATTERN = r"[a-zA-Z0-9\s._:/=+@-]{1,256}"
+
 
 class Kind(StrEnum):
     """The kinds of resource the reconciler manages, as the manifests spell them."""

@@ -250,3 +250,8 @@ def _dangling_references(declared: Iterable[DeclaredResource]) -> Iterator[Probl
         if model is not None and model not in models:
             message = f"no CustomModel named {model!r} is declared"
             yield Problem(resource.file, resource.ref_line, "spec.model", message)
+
+
+# What the targets file loader shares with the manifest loader.
+read_manifest_text = _read_text
+field_message = _message

@@ -12,11 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Protocol
 
 from reconciler.aws.readiness import Answer, Gate, State
 from reconciler.identity import KIND_ORDER, Kind
 from reconciler.observed import READY_STATUS, STATUS_FAILED
+
+
+class Stream(Protocol):
+    """Where progress lines go (stderr, or a target's prefixed view of it)."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
 
 DEFAULT_INTERVAL = 60.0
 ERASE = "\r\x1b[K"
@@ -136,7 +145,7 @@ class Reporter:
 
     def __init__(
         self,
-        stream: TextIO,
+        stream: Stream,
         *,
         terminal: bool,
         color: bool = True,

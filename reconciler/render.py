@@ -54,7 +54,7 @@ def plan_text(plan: Plan, region: Place | str, color: bool = False, show_noop: b
     if not plan.actions:
         lines.append("  (no models declared or managed)")
     lines += [f"  CAUTION {a.key}: {a.caution}" for a in plan.cautions]
-    lines.append(_summary_line("Plan", plan.summary()))
+    lines.append(summary_line("Plan", plan.summary()))
     return "\n".join(lines) + "\n"
 
 
@@ -68,7 +68,7 @@ def report_text(
     for result in shown:
         lines.append(f"{_action_line(result.action, color)} -> {_result_text(result)}")
     lines += _in_sync_line(len(report.results) - len(shown), color)
-    lines.append(_summary_line("Apply", report.plan.summary()))
+    lines.append(summary_line("Apply", report.plan.summary()))
     lines.append("Results: " + ", ".join(f"{n} {o}" for o, n in result_counts(report).items()))
     return "\n".join(lines) + "\n"
 
@@ -87,25 +87,32 @@ def result_counts(report: ApplyReport) -> dict[str, int]:
 
 def plan_json(plan: Plan, region: Place | str) -> str:
     """The plan as one JSON document."""
-    actions = [_action_dict(a) for a in plan.actions]
-    return _dump(plan, region, actions)
+    return json.dumps(plan_document(plan, region), indent=2) + "\n"
 
 
 def report_json(report: ApplyReport, region: Place | str) -> str:
     """The apply report as one JSON document: the plan's fields plus result and error."""
-    actions = [_result_dict(r) for r in report.results]
-    return _dump(report.plan, region, actions)
+    return json.dumps(report_document(report, region), indent=2) + "\n"
 
 
-def _dump(plan: Plan, region: Place | str, actions: Sequence[dict[str, Any]]) -> str:
-    document = {
+def plan_document(plan: Plan, region: Place | str) -> dict[str, Any]:
+    """What ``plan_json`` prints, as data (a target's entry in a targets document)."""
+    return _document(plan, region, [_action_dict(a) for a in plan.actions])
+
+
+def report_document(report: ApplyReport, region: Place | str) -> dict[str, Any]:
+    """What ``report_json`` prints, as data."""
+    return _document(report.plan, region, [_result_dict(r) for r in report.results])
+
+
+def _document(plan: Plan, region: Place | str, actions: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {
         "scope": plan.scope,
         "account": Place.of(region).account or None,
         "region": Place.of(region).region,
         "actions": list(actions),
         "summary": plan.summary(),
     }
-    return json.dumps(document, indent=2) + "\n"
 
 
 def _action_dict(action: Action) -> dict[str, Any]:
@@ -155,7 +162,7 @@ def _result_text(result: ActionResult) -> str:
     return result.outcome.value
 
 
-def _summary_line(title: str, summary: dict[str, int]) -> str:
+def summary_line(title: str, summary: dict[str, int]) -> str:
     if not summary:
         return f"{title}: nothing to do."
     return f"{title}: " + ", ".join(f"{count} {kind}" for kind, count in summary.items()) + "."

@@ -121,9 +121,12 @@ class Account:
             self._listeners[1](operation)
 
 
+ROLE_SESSION_NAME = "bedrock-reconciler"
+
+
 def _session(settings: AwsSettings) -> Any:
     try:
-        return boto3.session.Session(profile_name=settings.profile, region_name=settings.region)
+        session = boto3.session.Session(profile_name=settings.profile, region_name=settings.region)
     except botocore.exceptions.ProfileNotFound as e:
         name = e.kwargs.get("profile") or settings.profile
         source = "--profile" if settings.profile else "AWS_PROFILE"
@@ -137,6 +140,46 @@ def _session(settings: AwsSettings) -> Any:
         ) from e
     except (botocore.exceptions.BotoCoreError, ValueError) as e:
         raise CloudError(f"cannot set up the AWS client: {e}") from e
+    if settings.role_arn is not None:
+        _assume_role(session, settings)
+    return session
+
+
+def _assume_role(session: Any, settings: AwsSettings) -> None:
+    """Make ``session`` use ``settings.role_arn``, assumed from its own credentials.
+
+    botocore's own assume-role fetcher does the work (as for a profile's ``role_arn``): the
+    role is assumed on first use and again before its credentials expire. The STS client is
+    regional, in the session's region.
+    """
+    import botocore.credentials
+
+    source = session.get_credentials()
+    if source is None:
+        raise CloudError(
+            f"no AWS credentials to assume {settings.role_arn} with "
+            "(set AWS_PROFILE, a profile in the target, or the AWS_ACCESS_KEY_ID variables)"
+        )
+    extra: dict[str, str] = {"RoleSessionName": ROLE_SESSION_NAME}
+    if settings.external_id is not None:
+        extra["ExternalId"] = settings.external_id
+    region = session.region_name
+
+    def sts_client(service: str, **kwargs: Any) -> Any:
+        return session._session.create_client(service, region_name=region, **kwargs)
+
+    fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
+        client_creator=sts_client,
+        source_credentials=source,
+        role_arn=settings.role_arn,
+        extra_args=extra,
+    )
+    credentials = botocore.credentials.DeferredRefreshableCredentials(
+        method="assume-role", refresh_using=fetcher.fetch_credentials
+    )
+    # boto3 offers no public way to hand a session refreshable credentials; botocore's own
+    # profile resolution stores them in the same place.
+    session._session._credentials = credentials
 
 
 _THROTTLE_CODES = frozenset(

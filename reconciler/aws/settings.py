@@ -43,6 +43,9 @@ class AwsSettings:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     max_rps: float = DEFAULT_MAX_RPS
+    # A role to assume (sts:AssumeRole) from the profile's or the environment's credentials.
+    role_arn: str | None = None
+    external_id: str | None = None
 
 
 def worst_case_seconds(settings: AwsSettings, *, connects: bool) -> float:
