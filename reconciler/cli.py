@@ -36,6 +36,7 @@ from reconciler.commands import (
     cmd_plan,
     cmd_schema,
     cmd_status,
+    cmd_targets,
     cmd_validate,
     cmd_watch,
 )
@@ -43,6 +44,8 @@ from reconciler.connect import DEFAULT_SANDBOX_STATE
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.identity import SCOPE_PATTERN
 from reconciler.plan import DEFAULT_MAX_DELETE_PERCENT
+
+DEFAULT_TARGET_CONCURRENCY = 4
 
 DEFAULT_PROGRESS_INTERVAL = 60.0
 
@@ -106,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", parents=[shared], help="check manifests offline")
     _add_paths(validate)
+    _add_targets(validate)
     validate.set_defaults(handler=cmd_validate)
 
     plan = commands.add_parser("plan", parents=[shared], help="show what apply would change")
@@ -118,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--out", metavar="PLANFILE", help="save the plan for apply --plan")
     _add_safety_options(plan)
+    _add_targets(plan)
     plan.set_defaults(handler=cmd_plan)
 
     status = commands.add_parser(
@@ -155,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_safety_options(apply)
     _add_commitment_option(apply)
+    _add_targets(apply)
     apply.set_defaults(handler=cmd_apply)
 
     watch = commands.add_parser(
@@ -177,8 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_safety_options(watch)
     _add_commitment_option(watch)
+    _add_targets(watch)
     watch.set_defaults(handler=cmd_watch)
 
+    _add_tool_commands(commands, shared)
+    return parser
+
+
+def _add_tool_commands(commands: Any, shared: argparse.ArgumentParser) -> None:
+    """The commands around the reconcile loop: export, targets, schema."""
     export = commands.add_parser(
         "export", parents=[shared], help="write manifests for what the account holds"
     )
@@ -192,9 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="overwrite existing files")
     export.set_defaults(handler=cmd_export)
 
+    listing = commands.add_parser(
+        "targets", parents=[shared], help="list the targets of a targets file (a CI matrix)"
+    )
+    listing.add_argument("--output", choices=("text", "json"), default="text")
+    _add_targets(listing, required=True)
+    listing.set_defaults(handler=cmd_targets)
+
     schema = commands.add_parser("schema", parents=[shared], help="print the manifest JSON Schema")
     schema.set_defaults(handler=cmd_schema)
-    return parser
 
 
 def _add_globals(parser: argparse.ArgumentParser, defaults: bool) -> None:
@@ -282,6 +301,28 @@ def _add_output(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_targets(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    parser.add_argument(
+        "--targets",
+        metavar="FILE",
+        required=required,
+        help="run every target (account and region) of this targets file",
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        metavar="NAME",
+        help="only this target of --targets (repeatable)",
+    )
+    parser.add_argument(
+        "--target-concurrency",
+        type=int,
+        default=DEFAULT_TARGET_CONCURRENCY,
+        metavar="N",
+        help=f"targets run at once (default {DEFAULT_TARGET_CONCURRENCY})",
+    )
+
+
 def _add_safety_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-delete-percent",
@@ -317,12 +358,15 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
     "progress_interval": (0, math.inf, False),
     "interval": (0, math.inf, False),
     "metrics_port": (0, 65535, True),
+    "target_concurrency": (1, 64, True),
 }
 
 
 def _check_globals(args: argparse.Namespace, environ: Mapping[str, str]) -> None:
     """Refuse unusable options before any work; resolve the scope once."""
     args.scope = _scope(args, environ)
+    if getattr(args, "target", None) and not getattr(args, "targets", None):
+        raise UsageError("--target selects a target of --targets FILE; give the file too")
     for option, (low, high, inclusive) in _RANGES.items():
         value = getattr(args, option, None)
         if value is None:

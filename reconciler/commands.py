@@ -50,6 +50,10 @@ Views = dict[str, Callable[[], str]]
 
 
 def cmd_validate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    if args.targets:
+        from reconciler import fleet
+
+        return fleet.cmd_validate(args, environ)
     desired = _load(args)
     count = len(desired.models)
     files = len(desired.files)
@@ -67,14 +71,18 @@ def cmd_schema(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def cmd_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    if args.targets:
+        from reconciler import fleet
+
+        return fleet.cmd_plan(args, environ)
     out = Path(args.out) if args.out else None
     try:
         code = _plan(args, environ, out)
     except ReconcilerError:
-        _discard(out, "the plan was refused")
+        discard(out, "the plan was refused")
         raise
     if code == EXIT_ERROR:
-        _discard(out, "the plan cannot be applied")
+        discard(out, "the plan cannot be applied")
     return code
 
 
@@ -86,9 +94,9 @@ def _plan(args: argparse.Namespace, environ: Mapping[str, str], out: Path | None
         result, observed = plan_for(args, account, desired)
     if out is not None and not result.errors:
         text = planfile.dumps(result, account.place, desired, observed)
-        _write_plan_file(out, text)
-    _emit(args, environ, _plan_views(result, account.place, args.show_noop))
-    _note_throttles(args, account)
+        write_plan_file(out, text)
+    emit(args, environ, _plan_views(result, account.place, args.show_noop))
+    note_throttles(args, account)
     return plan_outcome(args, result)
 
 
@@ -119,6 +127,12 @@ def say(args: argparse.Namespace, message: str) -> None:
     print(f"[{name}] {message}" if name else message, file=sys.stderr)
 
 
+def cmd_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from reconciler import fleet
+
+    return fleet.cmd_targets(args, environ)
+
+
 def cmd_status(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """What the scope manages, read-only; with PATHs, also what holds a declared name and
     whether each declared resource is in sync. No PATH reads no manifests at all."""
@@ -131,8 +145,8 @@ def cmd_status(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         observed = _confirm_drift(reader, reader.read(keys), args.scope, desired)
     rows = status_rows(observed, args.scope, desired)
     missing = not_in_account(observed, desired)
-    _emit(args, environ, _status_views(rows, args.scope, account.place, missing))
-    _note_throttles(args, account)
+    emit(args, environ, _status_views(rows, args.scope, account.place, missing))
+    note_throttles(args, account)
     return EXIT_OK
 
 
@@ -153,7 +167,7 @@ def _confirm_drift(
     return reader.confirm(observed, doubtful)
 
 
-def _discard(out: Path | None, why: str) -> None:
+def discard(out: Path | None, why: str) -> None:
     """A refused ``plan --out`` leaves no plan file behind, not even an earlier one."""
     if out is None:
         return
@@ -165,13 +179,17 @@ def _discard(out: Path | None, why: str) -> None:
 
 
 def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    if args.targets:
+        from reconciler import fleet
+
+        return fleet.cmd_apply(args, environ)
     saved = _saved_plan(args)
     desired = None if saved else _load(args)
     with connect(args, environ) as account:
-        result = _apply_plan(args, _reader(args, account), desired, saved, account.place)
+        result = planned_apply(args, account, desired, saved)
         report = execute(args, environ, account, result)
-    _emit(args, environ, _report_views(report, account.place, args.show_noop))
-    _note_throttles(args, account)
+    emit(args, environ, _report_views(report, account.place, args.show_noop))
+    note_throttles(args, account)
     return apply_outcome(args, report)
 
 
@@ -262,17 +280,18 @@ class _Prefixed:
         self._stream.flush()
 
 
-def _apply_plan(
+def planned_apply(
     args: argparse.Namespace,
-    reader: AccountReader,
+    account: Account,
     desired: DesiredState | None,
     saved: SavedPlan | None,
-    place: Place,
 ) -> Plan:
     """What ``apply`` executes: a fresh plan, or the saved one if the account still matches."""
     from reconciler import planfile
     from reconciler.plan import check_no_errors
     from reconciler.reconcile import read_and_plan, read_for_saved, rederive
+
+    reader, place = _reader(args, account), account.place
 
     if saved is None:
         assert desired is not None
@@ -364,7 +383,7 @@ def cmd_export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     result = export.export(observed, args.scope, account.place, unmanaged_only=args.unmanaged)
     _write_export(folder, result.documents, args.force)
     print(export.summary(result, args.output_dir), end="")
-    _note_throttles(args, account)
+    note_throttles(args, account)
     return EXIT_OK
 
 
@@ -448,7 +467,7 @@ def _saved_plan(args: argparse.Namespace) -> SavedPlan | None:
     return planfile.load(Path(args.plan))
 
 
-def _write_plan_file(path: Path, text: str) -> None:
+def write_plan_file(path: Path, text: str) -> None:
     """Write atomically: a temporary file beside it, then a rename over it."""
     try:
         with tempfile.NamedTemporaryFile(
@@ -462,7 +481,7 @@ def _write_plan_file(path: Path, text: str) -> None:
         raise UsageError(f"{path}: cannot write the plan file: {e.strerror}") from e
 
 
-def _note_throttles(args: argparse.Namespace, account: Account) -> None:
+def note_throttles(args: argparse.Namespace, account: Account) -> None:
     """Say so when AWS throttled calls (they were retried): a sign to lower --max-rps."""
     throttled = sum(account.throttles.values())
     if throttled:
@@ -512,7 +531,7 @@ def _status_views(
     }
 
 
-def _emit(args: argparse.Namespace, environ: Mapping[str, str], views: Views) -> None:
+def emit(args: argparse.Namespace, environ: Mapping[str, str], views: Views) -> None:
     """Print the chosen view; append the Markdown one to a GitHub step summary if there is one."""
     output: str = args.output
     if output == "text" and sys.stdout.isatty() and "NO_COLOR" not in environ:

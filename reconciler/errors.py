@@ -32,12 +32,12 @@ class Problem:
 class ManifestError(ReconcilerError):
     """The manifests are invalid; carries every problem found, not just the first."""
 
-    def __init__(self, problems: Iterable[Problem]) -> None:
+    def __init__(self, problems: Iterable[Problem], found_in: str = "manifests") -> None:
         self.problems = tuple(sorted(set(problems)))
         count = len(self.problems)
         noun = "problem" if count == 1 else "problems"
         body = "\n".join(str(p) for p in self.problems)
-        super().__init__(f"{body}\n{count} {noun} found in manifests; nothing was sent to AWS")
+        super().__init__(f"{body}\n{count} {noun} found in {found_in}; nothing was sent to AWS")
 
 
 class SourceError(ReconcilerError):

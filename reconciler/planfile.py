@@ -33,6 +33,7 @@ from reconciler.observed import STATUS_FAILED, ObservedState
 from reconciler.plan import Action, ActionKind, Plan
 
 FORMAT = "bedrock-reconciler/plan"
+TARGETS_FORMAT = "bedrock-reconciler/targets-plan"
 VERSION = 1
 
 
@@ -96,6 +97,13 @@ class PlanFile(_Strict):
     summary: dict[str, int]
 
 
+class TargetsPlanFile(_Strict):
+    format: Literal["bedrock-reconciler/targets-plan"]
+    version: Literal[1]
+    created_by: str
+    targets: dict[str, PlanFile]
+
+
 @dataclass(frozen=True)
 class SavedPlan:
     """A plan read back from a file, ready to check against the account and execute.
@@ -151,13 +159,64 @@ def dumps(plan: Plan, where: Place | str, desired: DesiredState, observed: Obser
 
 def load(path: Path) -> SavedPlan:
     """Read a saved plan; a file that is not one is a clear error."""
+    raw = _read(path)
+    if _format_of(raw) == TARGETS_FORMAT:
+        raise UsageError(
+            f"{path} is a plan of several targets (plan --targets); apply it with the same "
+            "--targets FILE"
+        )
     try:
-        document = PlanFile.model_validate_json(path.read_bytes())
-        actions = tuple(_action(a) for a in document.actions)
-    except OSError as e:
-        raise UsageError(f"{path}: cannot read the plan file: {e.strerror}") from e
+        return _saved(PlanFile.model_validate_json(raw))
     except (ValidationError, ValueError) as e:
         raise UsageError(f"{path}: not a saved plan of this version ({_first_error(e)})") from e
+
+
+def dumps_targets(plans: Mapping[str, str]) -> str:
+    """One file for the plans of several targets: each target's saved-plan document
+    (``dumps``) under its name."""
+    document = {
+        "format": TARGETS_FORMAT,
+        "version": VERSION,
+        "created_by": f"bedrock-reconciler {__version__}",
+        "targets": {name: json.loads(text) for name, text in plans.items()},
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def load_targets(path: Path) -> dict[str, SavedPlan]:
+    """Read a saved plan of several targets: each target's saved plan, by target name."""
+    raw = _read(path)
+    if _format_of(raw) == FORMAT:
+        raise UsageError(
+            f"{path} is the plan of one account (plan without --targets); apply it without "
+            "--targets"
+        )
+    try:
+        document = TargetsPlanFile.model_validate_json(raw)
+        return {name: _saved(plan) for name, plan in document.targets.items()}
+    except (ValidationError, ValueError) as e:
+        raise UsageError(
+            f"{path}: not a saved targets plan of this version ({_first_error(e)})"
+        ) from e
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read the plan file: {e.strerror}") from e
+
+
+def _format_of(raw: bytes) -> object:
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return None
+    return document.get("format") if isinstance(document, dict) else None
+
+
+def _saved(document: PlanFile) -> SavedPlan:
+    actions = tuple(_action(a) for a in document.actions)
     declared = [a.declared for a in actions if a.declared is not None]
     absent = frozenset(ResourceKey.parse(n) for n in document.observed.absent)
     return SavedPlan(

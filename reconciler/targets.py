@@ -63,7 +63,7 @@ class TargetSpec(_Frozen):
     roleArn: str | None = None  # noqa: N815
     externalId: str | None = None  # noqa: N815
     scope: str | None = None
-    paths: tuple[str, ...] = Field(min_length=1)
+    paths: list[str] = Field(min_length=1)
 
     @field_validator("region")
     @classmethod
@@ -93,7 +93,7 @@ class TargetSpec(_Frozen):
 
     @field_validator("paths")
     @classmethod
-    def _paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _paths(cls, value: list[str]) -> list[str]:
         if any(not path.strip() for path in value):
             raise ValueError("an empty path (an unset variable?); name the manifests folder")
         return value
@@ -146,7 +146,7 @@ def load(file: str) -> tuple[Target, ...]:
     if not targets and not problems:
         problems.append(Problem(file, 1, "", "no Target document in the targets file"))
     if problems:
-        raise ManifestError(problems)
+        raise ManifestError(problems, found_in="the targets file")
     return tuple(targets)
 
 
