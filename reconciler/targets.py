@@ -17,7 +17,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from reconciler.desired import API_VERSION, ROLE_ARN_PATTERN
+from reconciler.desired import API_VERSION, KINDS, ROLE_ARN_PATTERN
 from reconciler.errors import ManifestError, Problem, SourceError, UsageError
 from reconciler.identity import SCOPE_PATTERN
 from reconciler.manifests import field_message, read_manifest_text
@@ -159,9 +159,9 @@ def _documents(path: Path) -> Iterator[Target | Problem]:
         return
     for document in documents:
         data = document.data
-        if isinstance(data, dict) and data.get("kind") not in (KIND, None):
-            message = f"a {data.get('kind')} belongs among the manifests, not in a targets file"
-            yield Problem(name, document.line, "kind", message)
+        if isinstance(data, dict) and data.get("kind") in KINDS:
+            message = f"a {data['kind']} belongs among the manifests, not in a targets file"
+            yield Problem(name, document.line_of(("kind",)), "kind", message)
             continue
         try:
             parsed = TargetDocument.model_validate(data)

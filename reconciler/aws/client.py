@@ -150,7 +150,8 @@ def _assume_role(session: Any, settings: AwsSettings) -> None:
 
     botocore's own assume-role fetcher does the work (as for a profile's ``role_arn``): the
     role is assumed on first use and again before its credentials expire. The STS client is
-    regional, in the session's region.
+    regional, in the session's region, at ``--endpoint-url`` when one is given (as the
+    other clients are).
     """
     import botocore.credentials
 
@@ -163,10 +164,12 @@ def _assume_role(session: Any, settings: AwsSettings) -> None:
     extra: dict[str, str] = {"RoleSessionName": ROLE_SESSION_NAME}
     if settings.external_id is not None:
         extra["ExternalId"] = settings.external_id
-    region = session.region_name
+    region, endpoint = session.region_name, settings.endpoint_url
 
     def sts_client(service: str, **kwargs: Any) -> Any:
-        return session._session.create_client(service, region_name=region, **kwargs)
+        return session._session.create_client(
+            service, region_name=region, endpoint_url=endpoint, **kwargs
+        )
 
     fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
         client_creator=sts_client,
