@@ -315,6 +315,10 @@ def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from reconciler.metrics import Metrics
     from reconciler.watch import Watcher, WatchOptions
 
+    if args.targets:
+        from reconciler import fleet
+
+        args = fleet.one_target(args)
     options = WatchOptions(
         paths=tuple(args.paths or DEFAULT_PATHS),
         scope=args.scope,

@@ -46,6 +46,20 @@ def chosen(args: argparse.Namespace) -> tuple[Target, ...]:
     return targets.select(targets.load(args.targets), args.target or [])
 
 
+def one_target(args: argparse.Namespace) -> argparse.Namespace:
+    """``watch --targets``: the options of the one target it runs (a process per target,
+    each with its own credentials, health and metrics), its manifests validated first."""
+    picked = chosen(args)
+    if len(picked) != 1:
+        names = ", ".join(t.name for t in picked)
+        raise UsageError(
+            f"watch runs one target per process; choose it with --target NAME (this file "
+            f"selects {len(picked)}: {names})"
+        )
+    ((_, own, _),) = load_all(args, picked)
+    return own
+
+
 def options(args: argparse.Namespace, target: Target) -> argparse.Namespace:
     """The global options with ``target``'s own: region, account, profile, role, scope."""
     own = argparse.Namespace(**vars(args))

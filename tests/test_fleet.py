@@ -297,3 +297,29 @@ def test_the_step_summary_gets_every_target(cli: Cli, two: str, tmp_path: Path) 
     assert "## Target `dev`" in text and "## Target `prod`" in text
     assert f"in `{OTHER}/us-west-2`" in text
     assert "**Total over 2 targets: 3 create.**" in text
+
+
+def test_watch_runs_the_one_chosen_target_with_its_own_options(
+    cli: Cli, two: str, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.watch import Watcher
+
+    seen: list[Any] = []
+
+    def run_once(self: Watcher) -> None:
+        seen.append(self)
+
+    monkeypatch.setattr(Watcher, "run", run_once)
+    run = cli("watch", "--targets", two, "--target", "prod", "--log-format", "text")
+    assert run.code == 0, run.err
+    (watcher,) = seen
+    assert watcher.options.paths == (
+        str(repo / "deploy" / "../manifests/common"),
+        str(repo / "deploy" / "../manifests/prod"),
+    )
+    assert watcher.account == OTHER
+    assert watcher.client.meta.region_name == "us-west-2"
+    both = cli("watch", "--targets", two)
+    assert both.code == 1
+    assert "watch runs one target per process; choose it with --target NAME" in both.err
+    assert "(this file selects 2: dev, prod)" in both.err
