@@ -44,7 +44,7 @@ TIMEOUT = 60
 MODELS = ("chat-large", "chat-small")
 HEADING = "### Bedrock custom models: plan for scope `prod` in `123456789012/us-east-1`"
 # A `reconciler` command: the word followed by one of its subcommands.
-COMMAND = re.compile(r"\breconciler (?=(?:validate|plan|apply|watch|schema)\b)")
+COMMAND = re.compile(r"\breconciler (?=(?:validate|plan|apply|watch|schema|targets)\b)")
 GITHUB_FILES = ("GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH")
 STEP_OUTPUT_CONDITION = re.compile(r"steps\.([\w-]+)\.outputs\.([\w-]+) == '([^']*)'")
 
@@ -162,10 +162,16 @@ def step_runs(condition: str | None, outputs: Mapping[str, Mapping[str, str]]) -
 
 
 def run_github_job(
-    workflow: Mapping[str, Any], name: str, sandbox: Sandbox, cwd: Path, summary: Path
+    workflow: Mapping[str, Any],
+    name: str,
+    sandbox: Sandbox,
+    cwd: Path,
+    summary: Path,
+    matrix: Mapping[str, str] | None = None,
 ) -> JobRun:
     """Run a job's ``run:`` steps in order, as a runner does: each in its own bash, with the
-    workflow, job and step env, GITHUB_OUTPUT per step; a failed step skips the rest."""
+    workflow, job and step env, GITHUB_OUTPUT per step; a failed step skips the rest.
+    ``matrix``: the env entries a matrix job's expressions would give (``TARGET``)."""
     job = workflow["jobs"][name]
     outputs: dict[str, dict[str, str]] = {}
     ran: dict[str, subprocess.CompletedProcess[str]] = {}
@@ -180,6 +186,7 @@ def run_github_job(
         output.write_text("")
         extra = {
             **literal_env(workflow.get("env"), job.get("env"), step.get("env")),
+            **(matrix or {}),
             "GITHUB_STEP_SUMMARY": str(summary),
             "GITHUB_OUTPUT": str(output),
         }
@@ -484,6 +491,69 @@ def test_github_plan_and_apply_draw_a_rollout_mermaid_parses(
     results = mermaid(valid + broken)  # one node run: mermaid takes a second to load
     assert results[: len(valid)] == [{"ok": True, "type": "flowchart-v2"}] * len(valid), results
     assert [r["ok"] for r in results[len(valid) :]] == [False, False], broken
+
+
+TARGETS_WORKFLOW = ROOT / "examples" / "github-actions" / "targets.yml"
+TWO_TARGETS = """\
+apiVersion: bedrock.gitops/v1
+kind: Target
+metadata: {name: prod-use1}
+spec: {region: us-east-1, accountId: "123456789012", paths: [../manifests]}
+---
+apiVersion: bedrock.gitops/v1
+kind: Target
+metadata: {name: prod-usw2}
+spec: {region: us-west-2, accountId: "123456789012", paths: [../manifests]}
+"""
+
+
+def test_github_targets_matrix_plans_and_applies_each_target(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    workflow = load(TARGETS_WORKFLOW)
+    for name in ("plan", "apply"):
+        job = workflow["jobs"][name]
+        assert job["needs"] == "targets" and job["strategy"]["fail-fast"] is False
+        assert "matrix.target.name" in job["concurrency"]["group"]
+        (credentials,) = uses(job, "aws-actions/configure-aws-credentials")
+        assert "matrix.target.account" in credentials["with"]["role-to-assume"]
+        assert credentials["with"]["aws-region"] == "${{ matrix.target.region }}"
+    assert workflow["jobs"]["apply"]["concurrency"]["cancel-in-progress"] is False
+
+    sandbox.manifests["../deploy/targets.yaml"] = TWO_TARGETS
+    checkout = sandbox.checkout("pull-request")
+    listing = run_github_job(workflow, "targets", sandbox, checkout, tmp_path / "s.md")
+    assert listing.ok, listing.log()
+    matrix = json.loads(listing.outputs["matrix"]["matrix"])
+    assert [(t["name"], t["region"]) for t in matrix] == [
+        ("prod-use1", "us-east-1"),
+        ("prod-usw2", "us-west-2"),
+    ]
+    for target in matrix:
+        summary = tmp_path / f"plan-{target['name']}.md"
+        plan = run_github_job(
+            workflow, "plan", sandbox, checkout, summary, {"TARGET": target["name"]}
+        )
+        assert plan.ok and plan.outputs["plan"] == {"exitcode": "2"}, plan.log()
+        sections = re.findall(r"^## Target `([\w-]+)`", summary.read_text(), re.MULTILINE)
+        assert sections == [target["name"]]  # each job plans its own target only
+    main = sandbox.checkout("main")
+    for target in matrix:
+        apply = run_github_job(
+            workflow, "apply", sandbox, main, tmp_path / "a.md", {"TARGET": target["name"]}
+        )
+        assert apply.ok, apply.log()
+        assert list(apply.steps) == ["plan", "Apply exactly that plan"]
+    check = sandbox.reconciler(
+        "plan",
+        "--targets",
+        "deploy/targets.yaml",
+        "--detailed-exitcode",
+        cwd=main,
+        extra=literal_env(workflow["env"]),
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout.endswith("Total over 2 targets: 4 noop.\n")
 
 
 # --- GitLab CI --------------------------------------------------------------------------
