@@ -88,6 +88,7 @@ def test_the_readme_manifests_are_valid() -> None:
     import yaml
 
     from reconciler.desired import Manifest
+    from reconciler.targets import TargetDocument
 
     blocks = re.findall(r"```yaml\n(.*?)```", README, flags=re.DOTALL)
     documents = [d for b in blocks for d in yaml.safe_load_all(b) if d and "kind" in d]
@@ -98,7 +99,11 @@ def test_the_readme_manifests_are_valid() -> None:
     }
     assert sources == {"modelSourceConfig", "customModelDataSource"}
     for document in documents:
-        Manifest.validate_python(document)
+        if document["kind"] == "Target":
+            TargetDocument.model_validate(document)
+        else:
+            Manifest.validate_python(document)
+    assert "Target" in {d["kind"] for d in documents}
 
 
 def test_the_readme_rollout_walkthrough_works_on_the_sandbox(tmp_path: Path) -> None:
