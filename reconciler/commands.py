@@ -28,17 +28,22 @@ from reconciler.connect import connect
 from reconciler.errors import ReconcilerError, UnsafePlanError, UsageError
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from reconciler.aws.client import Account
     from reconciler.aws.reader import AccountReader
     from reconciler.desired import DesiredState
     from reconciler.export import Document
+    from reconciler.health import HealthServer
     from reconciler.identity import Place, ResourceKey
+    from reconciler.metrics import Metrics
     from reconciler.observed import ObservedState
     from reconciler.plan import Plan
     from reconciler.planfile import SavedPlan
     from reconciler.progress import Reporter
     from reconciler.report import ApplyReport
     from reconciler.status import StatusRow
+    from reconciler.watch import Watcher, WatchOptions
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -311,15 +316,37 @@ def planned_apply(
 
 def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from reconciler import logs
-    from reconciler.health import HealthServer
     from reconciler.metrics import Metrics
-    from reconciler.watch import Watcher, WatchOptions
 
     if args.targets:
         from reconciler import fleet
 
-        args = fleet.one_target(args)
-    options = WatchOptions(
+        return fleet.cmd_watch(args, environ)
+    options = watch_options(args)
+    logger = logs.setup(args.log_format)
+    stop = stop_on_signals()
+    metrics = Metrics()
+    calls, throttles = metrics.api_calls, metrics.throttles
+    with connect(
+        args,
+        environ,
+        lambda op: calls.labels(operation=op).inc(),
+        lambda op: throttles.labels(operation=op).inc(),
+    ) as account:
+        watcher = new_watcher(options, account, logger, metrics, stop)
+        server = serve_health(args, metrics.registry, watcher.healthy, lambda: watcher.ready)
+        try:
+            watcher.run()
+        finally:
+            if server is not None:
+                server.close()
+    return EXIT_OK
+
+
+def watch_options(args: argparse.Namespace) -> WatchOptions:
+    from reconciler.watch import WatchOptions
+
+    return WatchOptions(
         paths=tuple(args.paths or DEFAULT_PATHS),
         scope=args.scope,
         interval=args.interval,
@@ -331,45 +358,58 @@ def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         allow_commitment=args.allow_commitment,
         report_only=args.report_only,
     )
-    logger = logs.setup(args.log_format)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event SIGTERM and SIGINT set: every watch loop ends its pass and stops."""
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    metrics = Metrics()
-    calls, throttles = metrics.api_calls, metrics.throttles
-    with connect(
-        args,
-        environ,
-        lambda op: calls.labels(operation=op).inc(),
-        lambda op: throttles.labels(operation=op).inc(),
-    ) as account:
-        watcher = Watcher(
-            options,
-            account.bedrock,
-            logger,
-            metrics,
-            stop=stop,
-            tagging=lambda: account.tagging,
-            account=account.account_id,
-        )
-        server = None
-        if args.metrics_port is not None:
-            try:
-                server = HealthServer(
-                    args.metrics_port, metrics.registry, watcher.healthy, lambda: watcher.ready
-                )
-            except OSError as e:
-                raise UsageError(
-                    f"--metrics-port {args.metrics_port}: cannot listen there ({e.strerror})"
-                ) from e
-        where = f"{', '.join(options.paths)} for scope {options.scope!r} in {account.place}"
-        logs.event(logger, logging.INFO, "started", f"watching {where}")
-        try:
-            watcher.run()
-        finally:
-            if server is not None:
-                server.close()
-    return EXIT_OK
+    return stop
+
+
+def new_watcher(
+    options: WatchOptions,
+    account: Account,
+    logger: logging.Logger,
+    metrics: Metrics,
+    stop: threading.Event,
+) -> Watcher:
+    """A watch loop over ``account``, announced in the log."""
+    from reconciler import logs
+    from reconciler.watch import Watcher
+
+    watcher = Watcher(
+        options,
+        account.bedrock,
+        logger,
+        metrics,
+        stop=stop,
+        tagging=lambda: account.tagging,
+        account=account.account_id,
+    )
+    where = f"{', '.join(options.paths)} for scope {options.scope!r} in {account.place}"
+    logs.event(logger, logging.INFO, "started", f"watching {where}")
+    return watcher
+
+
+def serve_health(
+    args: argparse.Namespace,
+    registry: CollectorRegistry,
+    healthy: Callable[[], bool],
+    ready: Callable[[], bool],
+) -> HealthServer | None:
+    """``/healthz``, ``/readyz`` and ``/metrics`` on ``--metrics-port``, if one is given."""
+    from reconciler.health import HealthServer
+
+    if args.metrics_port is None:
+        return None
+    try:
+        return HealthServer(args.metrics_port, registry, healthy, ready)
+    except OSError as e:
+        raise UsageError(
+            f"--metrics-port {args.metrics_port}: cannot listen there ({e.strerror})"
+        ) from e
 
 
 def cmd_export(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

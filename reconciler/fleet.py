@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,8 +34,12 @@ if TYPE_CHECKING:
     from reconciler.connect import Opener
     from reconciler.desired import DesiredState
     from reconciler.plan import Plan
+    from reconciler.watch import Watcher
 
 T = TypeVar("T")
+# A target whose account cannot be opened (credentials, the account check) is tried again
+# after this, doubling up to --interval.
+OPEN_RETRY_SECONDS = 5.0
 
 
 def chosen(args: argparse.Namespace) -> tuple[Target, ...]:
@@ -44,20 +50,6 @@ def chosen(args: argparse.Namespace) -> tuple[Target, ...]:
             "target's manifests (spec.paths)"
         )
     return targets.select(targets.load(args.targets), args.target or [])
-
-
-def one_target(args: argparse.Namespace) -> argparse.Namespace:
-    """``watch --targets``: the options of the one target it runs (a process per target,
-    each with its own credentials, health and metrics), its manifests validated first."""
-    picked = chosen(args)
-    if len(picked) != 1:
-        names = ", ".join(t.name for t in picked)
-        raise UsageError(
-            f"watch runs one target per process; choose it with --target NAME (this file "
-            f"selects {len(picked)}: {names})"
-        )
-    ((_, own, _),) = load_all(args, picked)
-    return own
 
 
 def options(args: argparse.Namespace, target: Target) -> argparse.Namespace:
@@ -314,3 +306,86 @@ def say_error(section: Section) -> None:
     for line in details:
         print(f"[{section.target}] {line}", file=sys.stderr)
     print(f"[{section.target}] error: {last}", file=sys.stderr)
+
+
+def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """One reconcile loop per target in this process, each with its own clients, backoff
+    and metrics; ``/readyz`` is ready once every target has completed a pass."""
+    from reconciler import logs
+    from reconciler.metrics import by_target
+
+    loaded = load_all(args, chosen(args))
+    logs.setup(args.log_format)
+    stop = commands.stop_on_signals()
+    loops = {t.name: _Loop(own, environ, stop) for t, own, _ in loaded}
+    registry = by_target({name: loop.metrics for name, loop in loops.items()})
+    with session(args, environ) as opener:
+        server = commands.serve_health(
+            args,
+            registry,
+            lambda: all(loop.healthy() for loop in loops.values()),
+            lambda: all(loop.ready() for loop in loops.values()),
+        )
+        threads = [
+            threading.Thread(target=loop.run, args=(opener,), name=f"watch-{name}", daemon=True)
+            for name, loop in loops.items()
+        ]
+        try:
+            for thread in threads:
+                thread.start()
+            while any(thread.is_alive() for thread in threads):
+                for thread in threads:
+                    thread.join(0.2)  # short joins: the main thread keeps taking signals
+        finally:
+            stop.set()
+            if server is not None:
+                server.close()
+    return commands.EXIT_OK
+
+
+class _Loop:
+    """One target's watch loop: its account opened (again and again, backing off, while
+    that fails), then the loop itself until ``stop``."""
+
+    def __init__(
+        self, own: argparse.Namespace, environ: Mapping[str, str], stop: threading.Event
+    ) -> None:
+        from reconciler import logs
+        from reconciler.metrics import Metrics
+
+        self.own = own
+        self.stop = stop
+        self.metrics = Metrics()
+        self.logger = logs.for_target(own.target_name)
+        self.options = commands.watch_options(own)
+        self.watcher: Watcher | None = None
+
+    def healthy(self) -> bool:
+        """A loop still opening its account is alive: it retries on its own."""
+        return self.watcher is None or self.watcher.healthy()
+
+    def ready(self) -> bool:
+        return self.watcher is not None and self.watcher.ready
+
+    def run(self, opener: Opener) -> None:
+        from reconciler import logs
+
+        calls, throttles = self.metrics.api_calls, self.metrics.throttles
+        delay = OPEN_RETRY_SECONDS
+        while not self.stop.is_set():
+            try:
+                account = opener(
+                    self.own,
+                    lambda op: calls.labels(operation=op).inc(),
+                    lambda op: throttles.labels(operation=op).inc(),
+                )
+            except ReconcilerError as e:
+                logs.event(self.logger, logging.ERROR, "target_failed", str(e))
+                self.stop.wait(delay)
+                delay = min(delay * 2, self.own.interval)
+                continue
+            self.watcher = commands.new_watcher(
+                self.options, account, self.logger, self.metrics, self.stop
+            )
+            self.watcher.run()
+            return

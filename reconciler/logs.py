@@ -1,9 +1,9 @@
 """Structured logs for the watch loop: one event per line, JSON or text, on stderr.
 
-Each record carries ``event`` and, when they apply, ``model`` (the resource's name),
-``kind``, ``action`` and ``reason``. Only those fields and the message are written, so
-credentials can never reach a log line through it. Called by ``commands`` (setup) and
-``watch`` (events).
+Each record carries ``event`` and, when they apply, ``target`` (``watch --targets``),
+``model`` (the resource's name), ``kind``, ``action`` and ``reason``. Only those fields and
+the message are written, so credentials can never reach a log line through it. Called by
+``commands`` and ``fleet`` (setup) and ``watch`` (events).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 LOGGER_NAME = "reconciler"
-_FIELDS = ("event", "model", "kind", "action", "reason")
+_FIELDS = ("event", "target", "model", "kind", "action", "reason")
 
 
 class JsonFormatter(logging.Formatter):
@@ -61,3 +61,15 @@ def setup(log_format: str | None) -> logging.Logger:
 def event(logger: logging.Logger, level: int, name: str, message: str, **fields: Any) -> None:
     """Log one event with its structured fields."""
     logger.log(level, message, extra={"event": name, **fields})
+
+
+def for_target(name: str) -> logging.Logger:
+    """The logger of one target's loop: every record carries ``target`` (after ``setup``)."""
+    logger = logging.getLogger(f"{LOGGER_NAME}.target.{name}")
+
+    def label(record: logging.LogRecord) -> bool:
+        record.target = name
+        return True
+
+    logger.filters[:] = [label]
+    return logger

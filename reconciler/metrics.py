@@ -1,13 +1,19 @@
 """Prometheus metrics of the watch loop, in a registry of their own (one per loop).
 
+``ByTarget`` serves the loops of several targets as one set: every sample of every loop,
+with a ``target`` label added (``watch --targets``); one loop alone keeps its labels as
+they are.
 Called by ``watch`` (which records) and ``health`` (which serves ``generate_latest``).
 """
 
 from __future__ import annotations
 
 from collections import Counter as Tally
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from reconciler.identity import KIND_ORDER, Kind
 from reconciler.observed import ObservedState
@@ -141,3 +147,30 @@ class Metrics:
         if drift:
             changed = [r for r in report.results if r.outcome.value == "done"]
             self.drift.inc(sum(r.action.kind.value != "noop" for r in changed))
+
+
+class ByTarget(Collector):
+    """Every target's metrics as one collector, each sample labelled with its target."""
+
+    def __init__(self, metrics: Mapping[str, Metrics]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        for target, metrics in self._metrics.items():
+            for family in metrics.registry.collect():
+                merged = families.get(family.name)
+                if merged is None:
+                    merged = Metric(family.name, family.documentation, family.type, family.unit)
+                    families[family.name] = merged
+                for sample in family.samples:
+                    labels = {"target": target, **sample.labels}
+                    merged.samples.append(sample._replace(labels=labels))
+        yield from families.values()
+
+
+def by_target(metrics: Mapping[str, Metrics]) -> CollectorRegistry:
+    """A registry serving every target's metrics, labelled by target."""
+    registry = CollectorRegistry()
+    registry.register(ByTarget(metrics))
+    return registry

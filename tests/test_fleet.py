@@ -299,27 +299,59 @@ def test_the_step_summary_gets_every_target(cli: Cli, two: str, tmp_path: Path) 
     assert "**Total over 2 targets: 3 create.**" in text
 
 
-def test_watch_runs_the_one_chosen_target_with_its_own_options(
-    cli: Cli, two: str, repo: Path, monkeypatch: pytest.MonkeyPatch
+def test_watch_runs_a_loop_per_target_labelled_and_ready_when_every_target_is(
+    repo: Path, emulator: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    from reconciler.watch import Watcher
+    import threading
+    import time
 
-    seen: list[Any] = []
+    from prometheus_client import generate_latest
 
-    def run_once(self: Watcher) -> None:
-        seen.append(self)
+    from reconciler import commands
+    from reconciler.cli import main
 
-    monkeypatch.setattr(Watcher, "run", run_once)
-    run = cli("watch", "--targets", two, "--target", "prod", "--log-format", "text")
-    assert run.code == 0, run.err
-    (watcher,) = seen
-    assert watcher.options.paths == (
-        str(repo / "deploy" / "../manifests/common"),
-        str(repo / "deploy" / "../manifests/prod"),
+    file = targets_file(
+        repo,
+        target("dev", "us-east-1", ["../manifests/common"]),
+        target("prod", "us-west-2", ["../manifests/common", "../manifests/prod"], roleArn=ROLE),
+        target("wrong", "eu-west-1", ["../manifests/common"], accountId="999999999999"),
     )
-    assert watcher.account == OTHER
-    assert watcher.client.meta.region_name == "us-west-2"
-    both = cli("watch", "--targets", two)
-    assert both.code == 1
-    assert "watch runs one target per process; choose it with --target NAME" in both.err
-    assert "(this file selects 2: dev, prod)" in both.err
+    stop = threading.Event()
+    served: dict[str, Any] = {}
+
+    def serve(args: Any, registry: Any, healthy: Any, ready: Any) -> None:
+        served.update(registry=registry, healthy=healthy, ready=ready)
+
+    monkeypatch.setattr(commands, "stop_on_signals", lambda: stop)
+    monkeypatch.setattr(commands, "serve_health", serve)
+    argv = ["--endpoint-url", emulator.url, "watch", "--targets", file, "--log-format", "json"]
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(main(argv, environ={})))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if names("us-west-2", OTHER) == ["alpha", "beta"] and names(
+                "us-east-1", "123456789012"
+            ) == ["alpha"]:
+                break
+            time.sleep(0.1)
+        assert names("us-west-2", OTHER) == ["alpha", "beta"]
+        assert names("us-east-1", "123456789012") == ["alpha"]
+        assert served["healthy"]() is True
+        assert served["ready"]() is False  # 'wrong' never completes a pass
+        metrics = generate_latest(served["registry"]).decode()
+        assert 'reconciler_managed_resources{kind="CustomModel",target="prod"}' in metrics
+        assert 'target="dev"' in metrics
+        assert 'reconciler_api_calls_total{operation="GetCallerIdentity",target="wrong"}' in (
+            metrics
+        )
+    finally:
+        stop.set()
+        thread.join(30)
+    assert codes == [0]
+    logs = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    failed = [e for e in logs if e["event"] == "target_failed"]
+    assert failed and {e["target"] for e in failed} == {"wrong"}
+    assert "not 999999999999" in failed[0]["message"]
+    assert {e["target"] for e in logs if e["event"] == "started"} == {"dev", "prod"}
