@@ -269,7 +269,7 @@ def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             logger,
             metrics,
             stop=stop,
-            tagging=lambda: account.tagging,
+            tagging=lambda: account.tagging_for(args.tag_reads),
             account=account.account_id,
         )
         server = None
@@ -363,7 +363,7 @@ def _reader(args: argparse.Namespace, account: Account) -> AccountReader:
 
     return AccountReader(
         account.bedrock,
-        lambda: account.tagging,
+        lambda: account.tagging_for(args.tag_reads),
         args.scope,
         mode=args.tag_reads,
         concurrency=args.concurrency,
