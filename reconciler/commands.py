@@ -385,7 +385,7 @@ def new_watcher(
         logger,
         metrics,
         stop=stop,
-        tagging=lambda: account.tagging,
+        tagging=lambda: account.tagging_for(options.tag_reads),
         account=account.account_id,
     )
     where = f"{', '.join(options.paths)} for scope {options.scope!r} in {account.place}"
@@ -483,7 +483,7 @@ def _reader(args: argparse.Namespace, account: Account) -> AccountReader:
 
     return AccountReader(
         account.bedrock,
-        lambda: account.tagging,
+        lambda: account.tagging_for(args.tag_reads),
         args.scope,
         mode=args.tag_reads,
         concurrency=args.concurrency,

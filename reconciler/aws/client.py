@@ -8,11 +8,21 @@ unreachable or silent endpoint fails in a known time (see ``aws.settings``). Eve
 an ``Account`` makes shares one session (credentials are resolved once), one per-operation
 rate limit and one tally of API calls and throttles. Called by ``connect``; the clients are
 passed to ``reader``, ``executor`` and ``waiter``.
+
+The tagging client for ``--tag-reads auto`` gives up at once on an endpoint it cannot reach
+(one attempt, a connect timeout of at most ``TAGGING_PROBE_CONNECT_TIMEOUT``): ``auto`` then
+reads tags per model, so retrying a dead endpoint would only delay every command. An
+endpoint that answers (throttling, a 5xx) keeps botocore's retries, so one throttled
+``GetResources`` does not turn a scope's one call into a call per resource. A CA bundle
+(``AWS_CA_BUNDLE``, ``ca_bundle`` in the config file, ``REQUESTS_CA_BUNDLE``) is checked
+before anything is sent: botocore only finds a missing one at the first TLS handshake, and
+then retries it as a connection error.
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -22,10 +32,11 @@ from typing import Any
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.session
 
-from reconciler.aws.errors import calling, note_request
+from reconciler.aws.errors import CONNECTION_ERRORS, calling, note_request
 from reconciler.aws.ratelimit import RateLimiter
-from reconciler.aws.settings import AwsSettings
+from reconciler.aws.settings import TAGGING_PROBE_CONNECT_TIMEOUT, AwsSettings, TagReads
 from reconciler.errors import CloudError, UsageError
 from reconciler.identity import Place
 
@@ -84,11 +95,27 @@ class Account:
         """A Resource Groups Tagging API client, same region, endpoint and settings."""
         return self._client("resourcegroupstaggingapi")
 
-    def _client(self, service: str) -> Any:
+    @cached_property
+    def tagging_probe(self) -> Any:
+        """The tagging client for ``--tag-reads auto``: no retry when the endpoint cannot be
+        reached, and a short connect timeout (what a failure costs before the fallback)."""
+        timeout = min(self.settings.connect_timeout, TAGGING_PROBE_CONNECT_TIMEOUT)
+        client = self._client("resourcegroupstaggingapi", connect_timeout=timeout)
+        service = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register_first(f"needs-retry.{service}", _unreached_is_final)
+        return client
+
+    def tagging_for(self, mode: TagReads) -> Any:
+        """The tagging client ``mode`` reads with: ``auto`` falls back rather than retry."""
+        return self.tagging_probe if mode is TagReads.AUTO else self.tagging
+
+    def _client(self, service: str, connect_timeout: float | None = None) -> Any:
         settings = self.settings
         config = botocore.config.Config(
             retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
-            connect_timeout=settings.connect_timeout,
+            connect_timeout=settings.connect_timeout
+            if connect_timeout is None
+            else connect_timeout,
             read_timeout=settings.read_timeout,
             max_pool_connections=max(10, settings.concurrency * 2),
             user_agent_extra="bedrock-reconciler",
@@ -124,9 +151,19 @@ class Account:
 ROLE_SESSION_NAME = "bedrock-reconciler"
 
 
+def _unreached_is_final(caught_exception: Exception | None = None, **_: Any) -> bool | None:
+    """A ``needs-retry`` handler, run before botocore's own: ``False`` (do not retry) when
+    the endpoint could not be reached, ``None`` (botocore's retry rules decide) otherwise."""
+    return False if isinstance(caught_exception, CONNECTION_ERRORS) else None
+
+
 def _session(settings: AwsSettings) -> Any:
+    core = botocore.session.get_session()
     try:
-        session = boto3.session.Session(profile_name=settings.profile, region_name=settings.region)
+        session = boto3.session.Session(
+            profile_name=settings.profile, region_name=settings.region, botocore_session=core
+        )
+        _check_ca_bundle(core)
     except botocore.exceptions.ProfileNotFound as e:
         name = e.kwargs.get("profile") or settings.profile
         source = "--profile" if settings.profile else "AWS_PROFILE"
@@ -183,6 +220,30 @@ def _assume_role(session: Any, settings: AwsSettings) -> None:
     # boto3 offers no public way to hand a session refreshable credentials; botocore's own
     # profile resolution stores them in the same place.
     session._session._credentials = credentials
+
+
+def _check_ca_bundle(core: Any) -> None:
+    """Refuse a CA bundle that cannot be loaded, naming the file and the setting that chose
+    it (botocore's order: ``AWS_CA_BUNDLE``, the profile's ``ca_bundle``, then
+    ``REQUESTS_CA_BUNDLE``). An empty value is botocore's to refuse."""
+    path = core.get_config_variable("ca_bundle")
+    if path:
+        source = (
+            "AWS_CA_BUNDLE"
+            if os.environ.get("AWS_CA_BUNDLE")
+            else "ca_bundle in the AWS config file"
+        )
+    else:
+        path, source = os.environ.get("REQUESTS_CA_BUNDLE"), "REQUESTS_CA_BUNDLE"
+    if not isinstance(path, str) or not path.strip():
+        return
+    try:
+        ssl.create_default_context(cafile=path)
+    except FileNotFoundError as e:
+        raise CloudError(f"the CA bundle {path} (from {source}) does not exist") from e
+    except (OSError, ssl.SSLError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise CloudError(f"the CA bundle {path} (from {source}) cannot be used: {reason}") from e
 
 
 _THROTTLE_CODES = frozenset(

@@ -1,12 +1,16 @@
 """Turn botocore exceptions into one clear CloudError naming the call, the model and the cause.
 
 Every boto3 call in ``reader`` and ``executor`` runs inside ``calling(...)``, so no botocore
-exception escapes the AWS edge and the CLI never shows a traceback for a refused call.
+exception escapes the AWS edge and the CLI never shows a traceback for a refused call. A
+failure to connect names the setting behind it where one is: the proxy variable
+(``HTTPS_PROXY``...), ``AWS_CA_BUNDLE`` for a certificate that cannot be verified, and
+``use_fips_endpoint`` / ``use_dualstack_endpoint`` for a FIPS or dual-stack host.
 """
 
 from __future__ import annotations
 
 import http
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +29,7 @@ from reconciler.errors import (
     ThrottledError,
 )
 
-_CONNECTION_ERRORS = (
+CONNECTION_ERRORS = (
     botocore.exceptions.EndpointConnectionError,
     botocore.exceptions.ConnectTimeoutError,
     botocore.exceptions.ReadTimeoutError,
@@ -122,6 +126,35 @@ def _foreign(error: botocore.exceptions.ClientError) -> str | None:
     return f"HTTP {status} from {_endpoint()}, not an AWS answer: {snippet}"
 
 
+def _proxy_variable() -> str:
+    """The environment variable that named the proxy for the last request's scheme."""
+    scheme = urlsplit(getattr(_sent, "url", "")).scheme or "https"
+    for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY"):
+        if os.environ.get(name):
+            return name
+    return f"{scheme.upper()}_PROXY"
+
+
+def _variant_hint(url: str) -> str:
+    """Why an endpoint host may not exist: it is a FIPS or dual-stack one, which not every
+    service has in every region."""
+    host = urlsplit(url).hostname or ""
+    settings = [
+        name
+        for name, found in (
+            ("use_fips_endpoint", "-fips." in host),
+            ("use_dualstack_endpoint", ".api.aws" in host),
+        )
+        if found
+    ]
+    if not settings:
+        return ""
+    return (
+        f"; {' and '.join(settings)} (AWS config file or AWS_USE_FIPS_ENDPOINT / "
+        "AWS_USE_DUALSTACK_ENDPOINT) chose that host: not every region has one"
+    )
+
+
 def _reason(code: str) -> str:
     """The HTTP reason phrase botocore puts in place of an unparsed 5xx body."""
     try:
@@ -152,10 +185,23 @@ def describe(error: Exception, operation: str, model: str = "") -> CloudError:
             f"{target} failed: no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID, "
             "use an instance or pod role, or try --sandbox)"
         )
-    elif isinstance(error, _CONNECTION_ERRORS):
+    elif isinstance(error, botocore.exceptions.ProxyConnectionError):
+        kind = TemporaryError
+        proxy = error.kwargs.get("proxy_url", "")  # botocore masks its credentials
+        message = (
+            f"{target} failed: cannot connect to the proxy {proxy} (from {_proxy_variable()}; "
+            "NO_PROXY lists the hosts reached without it)"
+        )
+    elif isinstance(error, botocore.exceptions.SSLError):
+        message = (
+            f"{target} failed: cannot verify the TLS certificate of {_endpoint()} ({error}); "
+            "a TLS-inspecting proxy or a private endpoint needs its CA bundle in AWS_CA_BUNDLE"
+        )
+    elif isinstance(error, CONNECTION_ERRORS):
         kind = TemporaryError
         service = _SERVICES.get(operation, "Bedrock")
         message = f"{target} failed: cannot reach the {service} endpoint ({error})"
+        message += _variant_hint(str(error.kwargs.get("endpoint_url", "")))
     else:
         message = f"{target} failed: {error}"
     return kind(message, code=code, model=model)

@@ -14,6 +14,10 @@ DEFAULT_MAX_ATTEMPTS = 10
 DEFAULT_CONNECT_TIMEOUT = 3.0
 DEFAULT_READ_TIMEOUT = 10.0
 DEFAULT_MAX_RPS = 50.0
+# The most a connection to the tagging endpoint may take under ``--tag-reads auto``, which
+# falls back to per-model reads when it fails: past Linux's first SYN retransmission (1 s),
+# so one lost packet is not a fallback, and well short of the 3 s default.
+TAGGING_PROBE_CONNECT_TIMEOUT = 1.5
 # Calls in flight at once: Terraform's default parallelism. The per-operation rate limit,
 # not this, bounds what the account sees; this bounds how much latency overlaps.
 DEFAULT_CONCURRENCY = 10

@@ -39,6 +39,8 @@ UNSAFE_ENV = (
     "AWS_ENDPOINT_URL_BEDROCK",
     "AWS_USE_FIPS_ENDPOINT",
     "AWS_USE_DUALSTACK_ENDPOINT",
+    "AWS_CA_BUNDLE",  # nothing in process uses TLS; a broken one would fail the run
+    "REQUESTS_CA_BUNDLE",
 )
 
 
