@@ -171,10 +171,24 @@ def test_a_good_ca_bundle_is_used(cli: Cli, repo: Path, monkeypatch: Any) -> Non
     assert result.code == 0, result.err
 
 
-def test_the_sandbox_ignores_the_user_ca_bundle(
-    capsys: Any, repo: Path, monkeypatch: Any, tmp_path: Path
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "AWS_CA_BUNDLE",
+        "AWS_ENDPOINT_URL_BEDROCK",
+        "AWS_ENDPOINT_URL_STS",
+        "AWS_ENDPOINT_URL_RESOURCE_GROUPS_TAGGING_API",
+    ],
+)
+def test_the_sandbox_ignores_the_user_ca_bundle_and_endpoints(
+    capsys: Any, repo: Path, monkeypatch: Any, tmp_path: Path, closed_port: int, variable: str
 ) -> None:
-    monkeypatch.setenv("AWS_CA_BUNDLE", str(tmp_path / "gone.pem"))
+    value = (
+        str(tmp_path / "gone.pem")
+        if variable == "AWS_CA_BUNDLE"
+        else f"http://127.0.0.1:{closed_port}"
+    )
+    monkeypatch.setenv(variable, value)
     state = str(tmp_path / "state.json")
     code, _, err = run(capsys, "--sandbox", "--sandbox-state", state, "plan", str(repo))
     assert (code, err) == (0, "")

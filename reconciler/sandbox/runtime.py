@@ -36,7 +36,7 @@ UNSAFE_ENV = (
     "AWS_SESSION_TOKEN",
     "AWS_SECURITY_TOKEN",
     "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_BEDROCK",
+    "AWS_ENDPOINT_URL_BEDROCK",  # and every other AWS_ENDPOINT_URL_<SERVICE>
     "AWS_USE_FIPS_ENDPOINT",
     "AWS_USE_DUALSTACK_ENDPOINT",
     "AWS_CA_BUNDLE",  # nothing in process uses TLS; a broken one would fail the run
@@ -199,7 +199,7 @@ def _fake_aws_environment(region: str) -> Iterator[None]:
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
     }
     with mock.patch.dict(os.environ, fake):
-        for name in UNSAFE_ENV:
+        for name in [*UNSAFE_ENV, *(n for n in os.environ if n.startswith("AWS_ENDPOINT_URL_"))]:
             os.environ.pop(name, None)
         yield
 
