@@ -10,7 +10,9 @@ them, so the peak concurrency is the account's.
 ``probed_account`` makes an ``aws.client.Account`` whose every client carries the probe;
 ``probe_every_account`` does the same for every Account made afterwards in this process
 (used by ``bench.cliplan`` and ``bench.watchloop``, which do not make the Account
-themselves or should not differ from the CLI in how it is made).
+themselves or should not differ from the CLI in how it is made). ``probe_assumed_roles``
+reaches the one client an Account does not make: the STS client botocore's assume-role
+fetcher makes for a target's ``roleArn``.
 """
 
 from __future__ import annotations
@@ -101,7 +103,24 @@ def probe_every_account(probe: Probe) -> None:
 
     real = Account._client
 
-    def probed(self: Any, service: str) -> Any:
-        return probe.attach(real(self, service))
+    def probed(self: Any, service: str, **options: Any) -> Any:
+        return probe.attach(real(self, service, **options))
 
     Account._client = probed  # type: ignore[method-assign]
+
+
+def probe_assumed_roles(probe: Probe) -> None:
+    """Attach ``probe`` to the STS client of every assume-role credential fetcher made from
+    now on, in this process (its ``AssumeRole`` pays the latency and is counted)."""
+    import botocore.credentials
+
+    fetcher = botocore.credentials.AssumeRoleCredentialFetcher
+    real = fetcher.__init__
+
+    def init(self: Any, client_creator: Any, *args: Any, **kwargs: Any) -> None:
+        def probed(*c_args: Any, **c_kwargs: Any) -> Any:
+            return probe.attach(client_creator(*c_args, **c_kwargs))
+
+        real(self, probed, *args, **kwargs)
+
+    fetcher.__init__ = init  # type: ignore[method-assign]

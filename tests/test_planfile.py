@@ -537,3 +537,109 @@ def test_a_bad_field_deep_in_the_file_is_named_by_its_path(tmp_path: Path) -> No
         f"{tmp_path / 'plan.json'}: not a saved plan of this version (actions.1.action: "
         "Input should be "
     )
+
+
+# --- the plan of several targets ---------------------------------------------------------------
+
+
+def targets_file(tmp_path: Path, document: str | None = None) -> Path:
+    path = tmp_path / "targets-plan.json"
+    one = planfile.dumps(PLAN, WHERE, DESIRED, OBSERVED)
+    empty = planfile.dumps(Plan(scope=SCOPE, actions=()), "eu-west-1", desired_state(()), OBSERVED)
+    path.write_text(
+        planfile.dumps_targets({"prod": one, "dev": empty}) if document is None else document
+    )
+    return path
+
+
+def test_a_targets_plan_reads_back_target_by_target(tmp_path: Path) -> None:
+    back = planfile.load_targets(targets_file(tmp_path))
+    assert list(back) == ["prod", "dev"]
+    assert back["prod"].plan == PLAN
+    assert (back["prod"].region, back["prod"].account) == (REGION, ACCOUNT)
+    assert (back["dev"].region, back["dev"].account, back["dev"].plan.actions) == (
+        "eu-west-1",
+        None,
+        (),
+    )
+
+
+def test_the_targets_document() -> None:
+    one = planfile.dumps(PLAN, WHERE, DESIRED, OBSERVED)
+    text = planfile.dumps_targets({"prod": one})
+    assert json.loads(text) == {
+        "format": "bedrock-reconciler/targets-plan",
+        "version": 1,
+        "created_by": f"bedrock-reconciler {__version__}",
+        "targets": {"prod": json.loads(one)},
+    }
+    assert text.startswith('{\n  "format": "bedrock-reconciler/targets-plan",\n  "version": 1,\n')
+    assert text.endswith("}\n")
+
+
+def test_a_targets_plan_is_not_a_plan_of_one_account(tmp_path: Path) -> None:
+    path = targets_file(tmp_path)
+    with pytest.raises(UsageError) as caught:
+        planfile.load(path)
+    assert str(caught.value) == (
+        f"{path} is a plan of several targets (plan --targets); apply it with the same "
+        "--targets FILE"
+    )
+
+
+def test_a_plan_of_one_account_is_not_a_targets_plan(tmp_path: Path) -> None:
+    path = targets_file(tmp_path, planfile.dumps(PLAN, WHERE, DESIRED, OBSERVED))
+    with pytest.raises(UsageError) as caught:
+        planfile.load_targets(path)
+    assert str(caught.value) == (
+        f"{path} is the plan of one account (plan without --targets); apply it without --targets"
+    )
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ("{", ": Invalid JSON: EOF while parsing an object"),
+        ("[]", ": Input should be an object"),
+        ('{"format": "x"}', "format: Input should be 'bedrock-reconciler/targets-plan'"),
+    ],
+)
+def test_a_file_that_is_not_a_targets_plan(tmp_path: Path, document: str, message: str) -> None:
+    path = targets_file(tmp_path, document)
+    with pytest.raises(UsageError) as caught:
+        planfile.load_targets(path)
+    assert str(caught.value).startswith(
+        f"{path}: not a saved targets plan of this version ({message}"
+    )
+
+
+def test_a_bad_target_in_a_targets_plan_is_named(tmp_path: Path) -> None:
+    document = json.loads(planfile.dumps(PLAN, WHERE, DESIRED, OBSERVED))
+    document["actions"][0]["source"] = "manifests/alpha.yaml:three"
+    text = planfile.dumps_targets({"prod": json.dumps(document)})
+    path = targets_file(tmp_path, text)
+    with pytest.raises(UsageError) as caught:
+        planfile.load_targets(path)
+    assert str(caught.value) == (
+        f"{path}: not a saved targets plan of this version "
+        "(invalid literal for int() with base 10: 'three')"
+    )
+
+
+def test_a_missing_targets_plan(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as caught:
+        planfile.load_targets(tmp_path / "nope.json")
+    assert str(caught.value) == (
+        f"{tmp_path / 'nope.json'}: cannot read the plan file: No such file or directory"
+    )
+
+
+@pytest.mark.parametrize(
+    "document", ["[]", '["bedrock-reconciler/targets-plan"]', '"bedrock-reconciler/targets-plan"']
+)
+def test_a_document_that_is_no_object_is_not_a_saved_plan(tmp_path: Path, document: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        saved(tmp_path, document)
+    assert str(caught.value).startswith(
+        f"{tmp_path / 'plan.json'}: not a saved plan of this version ("
+    )
