@@ -4,7 +4,8 @@
 ``bench.probe.Probe`` to every client any ``aws.client.Account`` makes (the Bedrock client,
 and the tagging client made on first use), runs ``reconciler.cli.main(CLI-ARGS)``, and
 writes the probe's counters and timings to FILE. Used by ``bench.plans`` to time a whole
-``reconciler plan`` process end to end; the CLI itself is not changed in any other way.
+``reconciler plan`` process end to end (and by ``bench.fleet``, whose targets assume roles:
+the assume-role STS client is probed too); the CLI itself is not changed in any other way.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cli_args = args.cli_args[1:] if args.cli_args[:1] == ["--"] else args.cli_args
 
-    from bench.probe import Probe, probe_every_account
+    from bench.probe import Probe, probe_assumed_roles, probe_every_account
     from reconciler import cli
 
     probe = Probe(args.latency)
     probe_every_account(probe)
+    probe_assumed_roles(probe)
     imported = time.perf_counter()
     code = cli.main(cli_args, os.environ)
     done = time.perf_counter()

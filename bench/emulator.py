@@ -9,6 +9,8 @@ answers one JSON line per command line:
 - ``calls``: the calls the backend received, by operation, GetResources included (then
   zeroes them);
 - ``models``: how many models the account holds;
+- ``backends``: every account and region that received a call or holds a model: its calls
+  by operation (then zeroed) and its models (``bench.fleet``'s targets, one each);
 - ``cpu``: the CPU seconds this process used so far;
 - ``quit`` (or end of input): stop.
 
@@ -79,6 +81,8 @@ def _answer(command: str, sandbox: Any) -> dict[str, Any]:
     if command == "reset":
         sandbox.reset_state()
         return {"ok": True}
+    if command == "backends":
+        return {"backends": _backends()}
     backend = sandbox.get_backend(REGION)
     if command == "calls":
         with backend.lock:
@@ -91,6 +95,24 @@ def _answer(command: str, sandbox: Any) -> dict[str, Any]:
     if command == "cpu":
         return {"cpu": time.process_time()}
     return {"error": f"unknown command {command!r}"}
+
+
+def _backends() -> list[dict[str, Any]]:
+    from moto.bedrock import models
+
+    from reconciler.sandbox import EmulatedBedrockBackend
+
+    found = []
+    for account, region, backend in list(models.bedrock_backends.iter_backends()):
+        if not isinstance(backend, EmulatedBedrockBackend):
+            continue
+        with backend.lock:
+            calls = dict(sorted(backend.calls.items()))
+            backend.calls.clear()
+            held = len(backend.models)
+        if calls or held:
+            found.append({"account": account, "region": region, "calls": calls, "models": held})
+    return sorted(found, key=lambda b: (b["account"], b["region"]))
 
 
 def _reply(message: dict[str, Any]) -> None:
@@ -148,6 +170,11 @@ class EmulatorProcess:
 
     def models(self) -> int:
         return int(self.ask("models")["models"])
+
+    def backends(self) -> list[dict[str, Any]]:
+        """Every account and region with calls (since the last ``backends``) or models."""
+        found: list[dict[str, Any]] = self.ask("backends")["backends"]
+        return found
 
     def cpu(self) -> float:
         return float(self.ask("cpu")["cpu"])

@@ -25,6 +25,8 @@ def render(results: dict[str, Any], markdown: bool = False) -> str:
         out.append(_create_section(results, markdown))
     if results.get("watch"):
         out.append(_watch_section(results["watch"], markdown))
+    if results.get("fleet"):
+        out.append(_fleet_section(results["fleet"], markdown))
     out.append(_offline_section(results, markdown))
     out.append(_targets_section(results["targets"], markdown))
     return "".join(out)
@@ -177,6 +179,39 @@ def _watch_section(watch: dict[str, Any], markdown: bool) -> str:
         f"max-rps {_rps(watch['max_rps'])}, in its own process\n\n"
     )
     return title + table(["measure", "value"], rows, markdown)
+
+
+def _fleet_section(fleet: dict[str, Any], markdown: bool) -> str:
+    rows = []
+    for key, label in (
+        ("fleet", f"every target, --target-concurrency {fleet['target_concurrency']}"),
+        ("one_by_one", "every target, one by one (--target-concurrency 1)"),
+        ("one_target", "one target (--target t000)"),
+    ):
+        run = fleet[key]
+        rows.append(
+            [
+                label,
+                _s(run["wall_s"]),
+                _s(run["main_s"]),
+                f"{run['peak_rss_mb']:.1f} MB",
+                str(sum(run["calls"].values())),
+            ]
+        )
+    ratios = fleet["ratios"]
+    heading = "### " if markdown else ""
+    title = (
+        f"\n{heading}plan --targets: {fleet['targets']} targets (each its own emulated account "
+        f"and region, {len(fleet['regions'])} regions) x {fleet['models_per_target']} in-sync "
+        "models, roles assumed through the emulator's STS\n\n"
+    )
+    after = (
+        f"\nper target: {calls_text(fleet['calls_per_target'])}; "
+        f"every target against {fleet['rounds']} rounds of one: "
+        f"{_x(ratios['fleet_vs_rounds'])} (main only {_x(ratios['fleet_main_vs_rounds'])}); "
+        f"against one by one: {_x(ratios['fleet_vs_one_by_one'])}\n"
+    )
+    return title + table(["run", "wall", "main()", "peak RSS", "API calls"], rows, markdown) + after
 
 
 def _offline_section(results: dict[str, Any], markdown: bool) -> str:

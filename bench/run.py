@@ -2,7 +2,8 @@
 
 Owns the command line and the order of the phases: start-up and validate (``offline``),
 then, on one emulator process (``emulator``), for each N: creates (``creates``), plans
-(``plans``), the sequential baselines; then watch mode (``watchloop``). The figures are
+(``plans``), the sequential baselines; then watch mode (``watchloop``); then plans over a
+targets file of many accounts and regions (``fleet``). The figures are
 interpreted by ``targets`` and printed by ``report``; the full results go to a JSON file
 with the machine, the git commit and the load average, to compare across commits.
 """
@@ -22,7 +23,7 @@ from typing import Any
 if __package__ in (None, ""):  # python bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import creates, offline, plans, report, targets, workload
+from bench import creates, fleet, offline, plans, report, targets, workload
 from bench.emulator import EmulatorProcess, warm_up
 from bench.measure import close_spawner
 from bench.system import (
@@ -48,6 +49,8 @@ QUICK = {
     "watch_models": 150,
     "watch_resyncs": 12,
     "help_runs": 2,
+    "fleet_targets": 3,
+    "fleet_models": 5,
 }
 FULL = {
     "models": [targets.TARGET_N],
@@ -57,6 +60,8 @@ FULL = {
     "watch_models": 1000,
     "watch_resyncs": 100,
     "help_runs": HELP_RUNS,
+    "fleet_targets": targets.FLEET_TARGETS,
+    "fleet_models": targets.FLEET_MODELS,
 }
 
 
@@ -88,6 +93,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--validate-manifests", type=int, metavar="COUNT", help="default 10000")
     add("--watch-models", type=int, metavar="M", help="in-sync models for watch (default 1000)")
     add("--watch-resyncs", type=int, metavar="R", help="back-to-back resyncs (default 100)")
+    add(
+        "--fleet-targets",
+        type=int,
+        metavar="T",
+        help="targets (accounts/regions) for plan --targets (default 50; 0: skip)",
+    )
+    add("--fleet-models", type=int, metavar="M", help="in-sync models per target (default 100)")
     add("--json", type=Path, default=DEFAULT_JSON, metavar="FILE", help="where results go")
     add("--markdown", action="store_true", help="print the tables as Markdown")
     add("--quick", action="store_true", help="a small, fast smoke run of every phase")
@@ -108,6 +120,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--validate-manifests must be a multiple of 100")
     if args.watch_models < 0 or args.watch_resyncs < 1:
         parser.error("--watch-models must be >= 0 (0: skip watch), --watch-resyncs >= 1")
+    if args.fleet_targets < 0 or args.fleet_models < 1:
+        parser.error("--fleet-targets must be >= 0 (0: skip), --fleet-models >= 1")
     return args
 
 
@@ -170,6 +184,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 args.concurrency,
                 args.max_rps,
             )
+        results["fleet"] = None
+        if args.fleet_targets:
+            log(f"fleet: {args.fleet_targets} targets x {args.fleet_models} models")
+            results["fleet"] = fleet.measure_fleet(
+                emulator,
+                args.fleet_targets,
+                args.fleet_models,
+                args.latency,
+                args.concurrency,
+                args.max_rps,
+                args.repeat,
+            )
     results["machine"]["load_average_after"] = load_average()
     results["elapsed_s"] = round(time.perf_counter() - started, 2)
     results["targets"] = targets.evaluate(results)
@@ -188,6 +214,8 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "validate_manifests": args.validate_manifests,
         "watch_models": args.watch_models,
         "watch_resyncs": args.watch_resyncs,
+        "fleet_targets": args.fleet_targets,
+        "fleet_models": args.fleet_models,
         "quick": args.quick,
         "page_size": workload.PAGE_SIZE,
         "list_page_size": LIST_PAGE_SIZE,

@@ -27,6 +27,11 @@ MAX_VALIDATE_S = 3.0
 MAX_HELP_S = 0.3
 WATCH_MAX_RSS_MB = 100.0
 WATCH_MAX_GROWTH_MB = 5.0
+# Issue 12: plan --targets over 50 accounts/regions of 100 models each.
+FLEET_TARGETS = 50
+FLEET_MODELS = 100
+MAX_FLEET_VS_ROUNDS = 1.5
+FLEET_MAX_RSS_MB = 300.0
 
 
 def derive(row: dict[str, Any], latency: float, concurrency: int, startup_s: float) -> None:
@@ -125,6 +130,8 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     )
     if results.get("watch"):
         _watch_targets(add, results["watch"])
+    if results.get("fleet"):
+        _fleet_targets(add, results["fleet"], settings["latency_s"] == TARGET_LATENCY)
     return found
 
 
@@ -231,6 +238,44 @@ def _watch_targets(add: Any, watch: dict[str, Any]) -> None:
         if growth <= WATCH_MAX_GROWTH_MB
         else f"RSS grew {growth:.1f} MB from resync {min(10, watch['resyncs'])} to {last}, "
         "more than it should at steady state: see watch.rss_mb_by_resync in the JSON",
+    )
+
+
+def _fleet_targets(add: Any, fleet: dict[str, Any], standard: bool) -> None:
+    where = f"{fleet['targets']} targets x {fleet['models_per_target']} models"
+    reads = {"ListCustomModels": 1, "GetResources": 1, **SERVING_LIST_PAGES}
+    expected = {"AssumeRole": 1, "GetCallerIdentity": 1, **reads}
+    per_target = fleet["calls_per_target"]
+    add(
+        "plan --targets: calls per target = one target's plan, the same for every target",
+        where,
+        calls_text(expected),
+        calls_text(per_target) + ("" if fleet["calls_same_every_target"] else " (they differ)"),
+        per_target == expected
+        and fleet["emulator_calls_per_target"] == reads
+        and fleet["calls_same_every_target"],
+    )
+    if standard and (fleet["targets"], fleet["models_per_target"]) == (
+        FLEET_TARGETS,
+        FLEET_MODELS,
+    ):
+        value = fleet["ratios"]["fleet_vs_rounds"]
+        rounds, one = fleet["rounds"], fleet["one_target"]["wall_s"]
+        add(
+            "plan --targets <= 1.5 x one target's plan x rounds",
+            f"{where}, --target-concurrency {fleet['target_concurrency']}",
+            f"<= {MAX_FLEET_VS_ROUNDS:g} x {one:.2f} s x {rounds} = "
+            f"{MAX_FLEET_VS_ROUNDS * one * rounds:.1f} s",
+            f"{fleet['fleet']['wall_s']:.2f} s ({value:.2f}x)",
+            value <= MAX_FLEET_VS_ROUNDS,
+        )
+    rss = fleet["peak_rss_mb"]
+    add(
+        f"plan --targets: peak RSS < {FLEET_MAX_RSS_MB:g} MB",
+        where,
+        f"< {FLEET_MAX_RSS_MB:g} MB",
+        f"{rss:.1f} MB",
+        rss < FLEET_MAX_RSS_MB,
     )
 
 

@@ -72,7 +72,7 @@ def test_results_have_the_expected_keys(results: dict[str, Any]) -> None:
     assert results["format"] == "bedrock-reconciler/bench"
     for key in ("version", "date", "git", "python", "machine", "settings", "startup"):
         assert key in results
-    assert {"validate", "models", "watch", "targets", "elapsed_s"} <= set(results)
+    assert {"validate", "models", "watch", "fleet", "targets", "elapsed_s"} <= set(results)
     assert {"load_average_before", "load_average_after"} <= set(results["machine"])
     assert results["settings"]["quick"] is True
     assert results["settings"]["max_rps"] == DEFAULT_MAX_RPS
@@ -184,6 +184,23 @@ def test_the_call_targets_are_evaluated_and_hold(results: dict[str, Any]) -> Non
     watch = [t for t in results["targets"] if t["target"].startswith("watch: calls")]
     assert len(watch) == 1
     assert watch[0]["holds"]
+
+
+def test_a_plan_over_targets_reads_each_target_as_one_plan(results: dict[str, Any]) -> None:
+    fleet = results["fleet"]
+    reads = {"GetResources": 1, "ListCustomModels": 1, **SERVING_LIST_PAGES}
+    assert (fleet["targets"], fleet["models_per_target"], fleet["rounds"]) == (3, 5, 1)
+    assert len(fleet["regions"]) == 3
+    assert fleet["calls_per_target"] == {"AssumeRole": 1, "GetCallerIdentity": 1, **reads}
+    assert fleet["emulator_calls_per_target"] == reads
+    assert fleet["calls_same_every_target"] is True
+    assert fleet["one_target"]["targets"] == 1 and fleet["fleet"]["targets"] == 3
+    for key in ("fleet", "one_by_one", "one_target"):
+        assert 0 < fleet[key]["main_s"] < fleet[key]["wall_s"] < 60
+        assert fleet[key]["peak_rss_mb"] > 0
+    assert fleet["ratios"]["fleet_vs_one_by_one"] > 0
+    [calls] = [t for t in results["targets"] if t["target"].startswith("plan --targets: calls")]
+    assert calls["holds"] is True
 
 
 def test_the_mixed_serving_plan_costs_list_and_index_pages_only() -> None:

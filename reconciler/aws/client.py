@@ -17,6 +17,10 @@ endpoint that answers (throttling, a 5xx) keeps botocore's retries, so one throt
 (``AWS_CA_BUNDLE``, ``ca_bundle`` in the config file, ``REQUESTS_CA_BUNDLE``) is checked
 before anything is sent: botocore only finds a missing one at the first TLS handshake, and
 then retries it as a connection error.
+
+The sessions of one process share one botocore data loader (``_share_loader``): each
+session would otherwise parse the same service models and endpoint rules again, which is
+most of what opening a target costs when one run opens fifty.
 """
 
 from __future__ import annotations
@@ -157,12 +161,27 @@ def _unreached_is_final(caught_exception: Exception | None = None, **_: Any) -> 
     return False if isinstance(caught_exception, CONNECTION_ERRORS) else None
 
 
+_loaders: dict[tuple[str, ...], Any] = {}
+_loaders_lock = threading.Lock()
+
+
+def _share_loader(core: Any) -> None:
+    """Give ``core`` the process's data loader for the search paths its own loader has
+    (botocore's, ``AWS_DATA_PATH``, boto3's): the first session's loader, which caches
+    what it has parsed."""
+    own = core.get_component("data_loader")
+    with _loaders_lock:
+        loader = _loaders.setdefault(tuple(own.search_paths), own)
+    core.register_component("data_loader", loader)
+
+
 def _session(settings: AwsSettings) -> Any:
     core = botocore.session.get_session()
     try:
         session = boto3.session.Session(
             profile_name=settings.profile, region_name=settings.region, botocore_session=core
         )
+        _share_loader(core)
         _check_ca_bundle(core)
     except botocore.exceptions.ProfileNotFound as e:
         name = e.kwargs.get("profile") or settings.profile
