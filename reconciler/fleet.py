@@ -310,14 +310,19 @@ def say_error(section: Section) -> None:
 
 def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """One reconcile loop per target in this process, each with its own clients, backoff
-    and metrics; ``/readyz`` is ready once every target has completed a pass."""
+    and metrics; ``/readyz`` is ready once every target has completed a pass.
+
+    The targets file must be valid to start; the manifests need not be. As for one scope,
+    each loop loads its manifests every pass, and a broken checkout is logged
+    (``manifests_broken``) and changes nothing, so a bad commit never crash-loops a pod.
+    """
     from reconciler import logs
     from reconciler.metrics import by_target
 
-    loaded = load_all(args, chosen(args))
+    chosen_targets = chosen(args)
     logs.setup(args.log_format)
     stop = commands.stop_on_signals()
-    loops = {t.name: _Loop(own, environ, stop) for t, own, _ in loaded}
+    loops = {t.name: _Loop(options(args, t), environ, stop) for t in chosen_targets}
     registry = by_target({name: loop.metrics for name, loop in loops.items()})
     with session(args, environ) as opener:
         server = commands.serve_health(

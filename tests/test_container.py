@@ -36,6 +36,8 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from reconciler.health import HealthServer
+from reconciler.targets import Target
+from reconciler.targets import load as load_targets
 from tests.helpers import models, throughputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -525,3 +527,271 @@ def test_the_readme_has_the_docker_run_line_and_the_one_replica_rule() -> None:
     assert "one replica per scope" in readme.lower()
     assert "leader election" in readme and "second Deployment" in readme
     assert "sandbox is not in the image" in readme.lower()
+
+
+# --- the Kubernetes example over a targets file: one Deployment per group of targets -------
+
+FLEET_FOLDER = KUBERNETES / "targets"
+TARGETS_FILE = FLEET_FOLDER / "targets.yaml"
+FLEET_FILE = FLEET_FOLDER / "fleet.yaml"
+FLEET = [doc for doc in yaml.safe_load_all(FLEET_FILE.read_text()) if doc]
+FLEET_DEPLOYMENTS = [d for d in FLEET if d["kind"] == "Deployment"]
+FLEET_ACCOUNTS = {d["metadata"]["name"]: d for d in FLEET if d["kind"] == "ServiceAccount"}
+FLEET_TARGETS_PATH = "/git/repo/targets.yaml"
+ROLE_ARN = r"arn:aws:iam::(\d{12}):role/[\w+=,.@/-]+"
+
+
+def sample_targets() -> tuple[Target, ...]:
+    return load_targets(str(TARGETS_FILE))
+
+
+def fleet_pod(deployment: dict[str, Any]) -> dict[str, Any]:
+    return deployment["spec"]["template"]["spec"]
+
+
+def fleet_watch(deployment: dict[str, Any]) -> dict[str, Any]:
+    found = [c for c in fleet_pod(deployment)["containers"] if c.get("args", [])[:1] == ["watch"]]
+    assert len(found) == 1, f"{deployment['metadata']['name']}: one `reconciler watch` container"
+    return found[0]
+
+
+def fleet_git_sync(deployment: dict[str, Any]) -> dict[str, Any]:
+    pod = fleet_pod(deployment)
+    every = pod["containers"] + pod.get("initContainers", [])
+    found = [c for c in every if "git-sync/git-sync:v4." in c["image"]]
+    assert len(found) == 1, f"{deployment['metadata']['name']}: one git-sync v4 sidecar"
+    return found[0]
+
+
+def repeated(args: list[str], name: str) -> list[str]:
+    """Every value of a repeatable ``--name VALUE`` (or ``--name=VALUE``)."""
+    values = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == name]
+    return values + [arg.split("=", 1)[1] for arg in args if arg.startswith(f"{name}=")]
+
+
+def fleet_targets(deployment: dict[str, Any]) -> list[str]:
+    return repeated(fleet_watch(deployment)["args"], "--target")
+
+
+def fleet_ids() -> list[str]:
+    return [d["metadata"]["name"] for d in FLEET_DEPLOYMENTS]
+
+
+def test_the_sample_targets_file_loads_with_the_reconcilers_own_loader() -> None:
+    targets = sample_targets()
+    assert [t.name for t in targets] == ["prod-use1", "prod-euw1", "staging-use1", "staging-euw1"]
+    for t in targets:
+        assert t.account_id and t.scope, f"{t.name}: name its account and its scope"
+        assert t.role_arn == f"arn:aws:iam::{t.account_id}:role/bedrock-reconciler", t.name
+        for path in t.paths:
+            # Relative to the file, inside the repository it sits at the root of.
+            inside = Path(path).relative_to(FLEET_FOLDER)
+            assert ".." not in inside.parts and inside.parts[0] == "manifests", path
+    places = [(t.account_id, t.region, t.scope) for t in targets]
+    assert len(set(places)) == len(places), "two targets run the same account, region and scope"
+
+
+def test_the_fleet_has_two_groups_each_a_service_account_and_a_deployment() -> None:
+    assert [d["kind"] for d in FLEET] == ["ServiceAccount", "Deployment"] * 2
+    assert [fleet_targets(d) for d in FLEET_DEPLOYMENTS] == [
+        ["prod-use1", "prod-euw1"],
+        ["staging-use1", "staging-euw1"],
+    ]
+
+
+@pytest.mark.parametrize("deployment", FLEET_DEPLOYMENTS, ids=fleet_ids())
+def test_every_fleet_deployment_is_one_replica_watching_the_targets_file(
+    deployment: dict[str, Any],
+) -> None:
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    c = fleet_watch(deployment)
+    args = c["args"]
+    assert option(args, "--targets") == FLEET_TARGETS_PATH
+    assert args[1].startswith("--"), "no PATH with --targets: the targets name their paths"
+    assert option(args, "--scope") is None, "each target brings its own scope"
+    assert fleet_targets(deployment), "without --target it would run every target"
+    port = int(option(args, "--metrics-port") or 0)
+    assert port == 9090
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        http = c[probe]["httpGet"]
+        assert http["path"] == path
+        assert container_port(c, http["port"]) == port
+    assert any(p["containerPort"] == port for p in c["ports"])
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(port)
+    assert annotations.get("prometheus.io/path", "/metrics") == "/metrics"
+
+
+def test_each_target_runs_in_exactly_one_fleet_deployment() -> None:
+    known = {t.name for t in sample_targets()}
+    runs: dict[str, list[str]] = {}
+    for deployment in FLEET_DEPLOYMENTS:
+        for name in fleet_targets(deployment):
+            assert name in known, f"--target {name} is not in targets.yaml"
+            runs.setdefault(name, []).append(deployment["metadata"]["name"])
+    twice = {name: where for name, where in runs.items() if len(where) > 1}
+    assert not twice, f"targets run by more than one Deployment (they would race): {twice}"
+    assert runs.keys() == known, f"targets no Deployment runs: {sorted(known - runs.keys())}"
+
+
+def test_each_fleet_deployment_has_its_own_service_account_and_hub_role() -> None:
+    names = [fleet_pod(d)["serviceAccountName"] for d in FLEET_DEPLOYMENTS]
+    assert len(set(names)) == len(names), "each group its own service account"
+    roles = []
+    for deployment, name in zip(FLEET_DEPLOYMENTS, names, strict=True):
+        assert name in FLEET_ACCOUNTS, f"service account {name} is not in fleet.yaml"
+        account = FLEET_ACCOUNTS[name]
+        assert account["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+        roles.append(account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"])
+        env = {e["name"] for e in fleet_watch(deployment).get("env", [])}
+        assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & env
+    assert len(set(roles)) == len(roles), f"each group its own role: {roles}"
+    hubs = set()
+    for role in roles:
+        match = re.fullmatch(ROLE_ARN, role)
+        assert match, role
+        hubs.add(match[1])
+    assert hubs == {"111111111111"}, "the groups' roles live in the hub account"
+    assert not hubs & {t.account_id for t in sample_targets()}
+
+
+@pytest.mark.parametrize("deployment", FLEET_DEPLOYMENTS, ids=fleet_ids())
+def test_git_sync_publishes_the_targets_file_the_fleet_reads(deployment: dict[str, Any]) -> None:
+    sync = fleet_git_sync(deployment)
+    root = PurePosixPath(option(sync["args"], "--root") or "")
+    link = PurePosixPath(option(sync["args"], "--link") or "")
+    published = link if link.is_absolute() else root / link
+    assert published == PurePosixPath("/git/repo")
+    targets_file = PurePosixPath(option(fleet_watch(deployment)["args"], "--targets") or "")
+    assert targets_file.is_relative_to(published) and targets_file != published
+    assert targets_file.relative_to(published) == PurePosixPath(TARGETS_FILE.name)
+
+    def mounts(c: dict[str, Any]) -> dict[str, str]:
+        return {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+
+    reconciler = fleet_watch(deployment)
+    shared = set(mounts(sync).items()) & set(mounts(reconciler).items())
+    assert any(root.is_relative_to(path) for _, path in shared), "share git-sync's --root"
+    assert all(m.get("readOnly") for m in reconciler["volumeMounts"] if m["name"] in dict(shared))
+    if sync in fleet_pod(deployment).get("initContainers", []):
+        assert sync.get("restartPolicy") == "Always"
+
+
+def without_its_own(pod: dict[str, Any]) -> dict[str, Any]:
+    """A pod spec without what differs between the single Deployment and the fleet's."""
+    copy = json.loads(json.dumps(pod))
+    copy.pop("serviceAccountName")
+    for c in copy["containers"]:
+        if c.get("args", [])[:1] == ["watch"]:
+            c.pop("args")
+            c.pop("env", None)
+    return copy
+
+
+@pytest.mark.parametrize("deployment", FLEET_DEPLOYMENTS, ids=fleet_ids())
+def test_every_fleet_deployment_is_the_single_deployment_but_for_its_args(
+    deployment: dict[str, Any],
+) -> None:
+    """Same git-sync sidecar, security contexts, probes, resources, volumes, as ../."""
+    assert without_its_own(fleet_pod(deployment)) == without_its_own(POD)
+    for key in ("replicas", "strategy", "revisionHistoryLimit"):
+        assert deployment["spec"][key] == DEPLOYMENT["spec"][key], key
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == DEPLOYMENT["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_fleet_names_and_selectors_clash_with_nothing() -> None:
+    everything = [DEPLOYMENT, *FLEET_DEPLOYMENTS]
+    names = [d["metadata"]["name"] for d in everything]
+    assert len(set(names)) == len(names), names
+    selectors = [tuple(sorted(d["spec"]["selector"]["matchLabels"].items())) for d in everything]
+    assert len(set(selectors)) == len(selectors), "two Deployments would select the same pods"
+    for d in everything:
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        assert d["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    accounts = [OBJECTS["ServiceAccount"]["metadata"]["name"], *FLEET_ACCOUNTS]
+    assert len(set(accounts)) == len(accounts), accounts
+
+
+def read_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
+
+
+@pytest.mark.parametrize("deployment", FLEET_DEPLOYMENTS, ids=fleet_ids())
+def test_every_fleet_deployment_runs_its_targets_on_the_sandbox(
+    deployment: dict[str, Any], tmp_path: Path
+) -> None:
+    """The Deployment's own arguments, over a checkout holding targets.yaml at its root."""
+    checkout = tmp_path / "repo"
+    shutil.copytree(MANIFESTS, checkout / "manifests" / "common")
+    for t in sample_targets():
+        for path in t.paths:
+            (checkout / Path(path).relative_to(FLEET_FOLDER)).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(TARGETS_FILE, checkout / TARGETS_FILE.name)
+    published = PurePosixPath(FLEET_TARGETS_PATH).parent
+    port = free_port()
+    args = fleet_watch(deployment)["args"]
+    args = [
+        str(checkout / PurePosixPath(a).relative_to(published))
+        if a == FLEET_TARGETS_PATH
+        else str(port)
+        if a == option(args, "--metrics-port")
+        else a
+        for a in args
+    ]
+    reconciler = Path(sys.executable).parent / "reconciler"
+    state = tmp_path / "sandbox.json"
+    argv = [str(reconciler), "--sandbox", "--sandbox-state", str(state), *args]
+    process = subprocess.Popen(
+        argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while get(f"http://127.0.0.1:{port}/readyz") != 200:
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "/readyz never answered 200"
+            time.sleep(0.2)
+        assert get(f"http://127.0.0.1:{port}/healthz") == 200
+        metrics = read_text(f"http://127.0.0.1:{port}/metrics")
+        labelled = set(
+            re.findall(
+                r'^reconciler_last_success_timestamp_seconds\{target="([^"]+)"\}', metrics, re.M
+            )
+        )
+        assert labelled == set(fleet_targets(deployment))
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    events = [json.loads(line) for line in err.splitlines() if line.strip()]
+    started = {e["target"] for e in events if e["event"] == "started"}
+    assert started == set(fleet_targets(deployment))
+
+
+def test_the_kubernetes_readme_describes_the_fleet() -> None:
+    readme = (KUBERNETES / "README.md").read_text()
+    heading = "## Many accounts and regions: one Deployment per group of targets"
+    assert readme.index("## One replica per scope") < readme.index(heading)
+    section = readme.split(heading, 1)[1]
+    assert "kubectl apply -f examples/kubernetes/targets/fleet.yaml" in section
+    assert "targets/targets.yaml" in section
+    assert "exactly one Deployment" in section and "sts:AssumeRole" in section
+    assert "sts:ExternalId" in section and "target_failed" in section
+    lines = section.splitlines()
+    sentence = "How many targets one replica handles: see the figures below."
+    assert lines[lines.index(sentence) + 1] == "<!-- capacity -->"
+    # The target account role's trust policy names a hub role of fleet.yaml.
+    annotation = "eks.amazonaws.com/role-arn"
+    hubs = {a["metadata"]["annotations"][annotation] for a in FLEET_ACCOUNTS.values()}
+    assert any(f'"Principal": {{"AWS": "{hub}"}}' in section for hub in hubs)
+    examples = (ROOT / "examples" / "README.md").read_text()
+    assert (
+        "](kubernetes/README.md#many-accounts-and-regions-one-deployment-per-group-of-targets)"
+        in examples
+    )

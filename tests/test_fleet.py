@@ -355,3 +355,43 @@ def test_watch_runs_a_loop_per_target_labelled_and_ready_when_every_target_is(
     assert failed and {e["target"] for e in failed} == {"wrong"}
     assert "not 999999999999" in failed[0]["message"]
     assert {e["target"] for e in logs if e["event"] == "started"} == {"dev", "prod"}
+
+
+def test_watch_starts_with_a_broken_checkout_and_changes_nothing_for_that_target(
+    repo: Path, emulator: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """A bad commit must not crash-loop the pod: the broken target logs and waits, the
+    others reconcile."""
+    import threading
+    import time
+
+    from reconciler import commands
+    from reconciler.cli import main
+
+    write(repo / "manifests" / "broken", "c.yaml", manifest("gamma") + "  bogus: 1\n")
+    file = targets_file(
+        repo,
+        target("dev", "us-east-1", ["../manifests/common"]),
+        target("prod", "us-west-2", ["../manifests/broken"], roleArn=ROLE),
+    )
+    stop = threading.Event()
+    monkeypatch.setattr(commands, "stop_on_signals", lambda: stop)
+    monkeypatch.setattr(commands, "serve_health", lambda *_: None)
+    argv = ["--endpoint-url", emulator.url, "watch", "--targets", file, "--log-format", "json"]
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(main(argv, environ={})))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and names("us-east-1", "123456789012") != ["alpha"]:
+            time.sleep(0.1)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert codes == [0]
+    assert names("us-east-1", "123456789012") == ["alpha"]
+    assert names("us-west-2", OTHER) == []
+    logs = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    broken = [e for e in logs if e["event"] == "manifests_broken"]
+    assert broken and {e["target"] for e in broken} == {"prod"}
