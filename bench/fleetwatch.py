@@ -1,4 +1,4 @@
-"""How many targets one ``reconciler watch --targets`` replica handles: ``python -m bench.fleetwatch``.
+"""How many targets one ``reconciler watch --targets`` replica handles (``bench.fleetwatch``).
 
 Writes T targets of M in-sync models each (``bench.fleet``: each target its own emulated
 account and region, reached through a role assumed with the emulator's STS), seeds them,
@@ -41,7 +41,9 @@ from bench.system import SCOPE, child_environment, make_this_process_safe
 # (the CLI's default ``--interval``).
 CPU_BUDGET = 0.5
 RATED_INTERVAL_S = 300.0
-PASSES = re.compile(r'^reconciler_reconcile_runs_total\{[^}]*result="success"[^}]*\} ([0-9.e+]+)$', re.M)
+PASSES = re.compile(
+    r'^reconciler_reconcile_runs_total\{[^}]*result="success"[^}]*\} ([0-9.e+]+)$', re.M
+)
 
 
 def free_port() -> int:

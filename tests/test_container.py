@@ -687,6 +687,7 @@ def without_its_own(pod: dict[str, Any]) -> dict[str, Any]:
         if c.get("args", [])[:1] == ["watch"]:
             c.pop("args")
             c.pop("env", None)
+            c.pop("resources")  # sized to the group of targets
     return copy
 
 
@@ -694,12 +695,20 @@ def without_its_own(pod: dict[str, Any]) -> dict[str, Any]:
 def test_every_fleet_deployment_is_the_single_deployment_but_for_its_args(
     deployment: dict[str, Any],
 ) -> None:
-    """Same git-sync sidecar, security contexts, probes, resources, volumes, as ../."""
+    """Same git-sync sidecar, security contexts, probes, volumes, as ../ (the watch
+    container's resources are sized to its group of targets)."""
     assert without_its_own(fleet_pod(deployment)) == without_its_own(POD)
     for key in ("replicas", "strategy", "revisionHistoryLimit"):
         assert deployment["spec"][key] == DEPLOYMENT["spec"][key], key
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations == DEPLOYMENT["spec"]["template"]["metadata"]["annotations"]
+
+
+@pytest.mark.parametrize("deployment", FLEET_DEPLOYMENTS, ids=fleet_ids())
+def test_every_fleet_watch_container_has_room_for_its_group(deployment: dict[str, Any]) -> None:
+    """50 targets x 100 models settle at ~216 MB RSS (bench.fleetwatch): 512Mi holds them."""
+    limit = fleet_watch(deployment)["resources"]["limits"]["memory"]
+    assert limit.endswith("Mi") and int(limit[:-2]) >= 512
 
 
 def test_fleet_names_and_selectors_clash_with_nothing() -> None:
@@ -783,9 +792,11 @@ def test_the_kubernetes_readme_describes_the_fleet() -> None:
     assert "targets/targets.yaml" in section
     assert "exactly one Deployment" in section and "sts:AssumeRole" in section
     assert "sts:ExternalId" in section and "target_failed" in section
-    lines = section.splitlines()
-    sentence = "How many targets one replica handles: see the figures below."
-    assert lines[lines.index(sentence) + 1] == "<!-- capacity -->"
+    # The capacity figures, with the command that measured them and the limit they set.
+    assert "python -m bench.fleetwatch --targets 50 --models 100" in section
+    assert "Memory is\nthe limit" in section or "Memory is the limit" in section
+    limits = {fleet_watch(d)["resources"]["limits"]["memory"] for d in FLEET_DEPLOYMENTS}
+    assert all(f"`{limit}`" in section for limit in limits)
     # The target account role's trust policy names a hub role of fleet.yaml.
     annotation = "eks.amazonaws.com/role-arn"
     hubs = {a["metadata"]["annotations"][annotation] for a in FLEET_ACCOUNTS.values()}
