@@ -102,3 +102,39 @@ def test_the_schema_command_shows_both_sources(capsys: pytest.CaptureFixture[str
         {"required": ["customModelDataSource"]},
     ]
     assert set(spec["properties"]) >= {"modelSourceConfig", "customModelDataSource"}
+
+
+S3_MANIFEST = """\
+apiVersion: bedrock.gitops/v1
+kind: CustomModel
+metadata:
+  name: support-nova-lite
+spec:
+  modelSourceConfig:
+    s3DataSource:
+      s3Uri: s3://acme-models/support-nova-lite/
+  roleArn: arn:aws:iam::111122223333:role/BedrockModelImport
+{kms}  tags: {{team: support}}
+"""
+KMS = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+@pytest.mark.parametrize(
+    ("kms", "digest"),
+    [
+        (f"  modelKmsKeyArn: {KMS}\n", "fec8b62ddd38bc48aadc1ffc46a61142"),
+        ("", "6b7e025c241f9761c1154019def6ed31"),
+    ],
+    ids=["with-kms", "without-kms"],
+)
+def test_an_s3_model_keeps_the_hash_it_had_before_package_sources(
+    tmp_path: Path, kms: str, digest: str
+) -> None:
+    """The digests computed by the release before ``customModelDataSource`` (commit
+    6a311c3^): an upgrade must not see every existing model as changed and replace it."""
+    from reconciler import manifests
+    from reconciler.plan import spec_hash
+
+    write(tmp_path / "m", "m.yaml", S3_MANIFEST.format(kms=kms))
+    [model] = manifests.load([str(tmp_path / "m")]).resources
+    assert spec_hash(model) == digest
