@@ -36,7 +36,6 @@ from reconciler.commands import (
     cmd_plan,
     cmd_schema,
     cmd_status,
-    cmd_targets,
     cmd_validate,
     cmd_watch,
 )
@@ -54,6 +53,19 @@ EXIT_INTERRUPTED = 130
 Command = Callable[[argparse.Namespace, Mapping[str, str]], int]
 
 
+def _handler(args: argparse.Namespace) -> Command:
+    """The command to run: with ``--targets``, its run over every target (``fleet``, imported
+    only then, so a single-target run and ``--help`` never load it)."""
+    over_targets: str | None = getattr(args, "over_targets", None)
+    if over_targets and getattr(args, "targets", None):
+        from reconciler import fleet
+
+        command: Command = getattr(fleet, over_targets)
+        return command
+    single: Command = args.handler
+    return single
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run one reconciler command and return its exit code."""
     environ = os.environ if environ is None else environ
@@ -63,8 +75,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return EXIT_OK if e.code in (0, None) else EXIT_ERROR
     try:
         _check_globals(args, environ)
-        command: Command = args.handler
-        return command(args, environ)
+        return _handler(args)(args, environ)
     except ReconcilerError as e:
         _summarize_failure(args, environ, str(e))
         return _fail(str(e), args.debug)
@@ -110,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", parents=[shared], help="check manifests offline")
     _add_paths(validate)
     _add_targets(validate)
-    validate.set_defaults(handler=cmd_validate)
+    validate.set_defaults(handler=cmd_validate, over_targets="cmd_validate")
 
     plan = commands.add_parser("plan", parents=[shared], help="show what apply would change")
     _add_paths(plan)
@@ -123,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--out", metavar="PLANFILE", help="save the plan for apply --plan")
     _add_safety_options(plan)
     _add_targets(plan)
-    plan.set_defaults(handler=cmd_plan)
+    plan.set_defaults(handler=cmd_plan, over_targets="cmd_plan")
 
     status = commands.add_parser(
         "status", parents=[shared], help="show what the scope manages, and whether it is in sync"
@@ -161,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_safety_options(apply)
     _add_commitment_option(apply)
     _add_targets(apply)
-    apply.set_defaults(handler=cmd_apply)
+    apply.set_defaults(handler=cmd_apply, over_targets="cmd_apply")
 
     watch = commands.add_parser(
         "watch", parents=[shared], help="reconcile continuously (the container's mode)"
@@ -183,8 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_safety_options(watch)
     _add_commitment_option(watch)
-    _add_targets(watch)
-    watch.set_defaults(handler=cmd_watch)
+    _add_targets(watch, concurrent=False)
+    watch.set_defaults(handler=cmd_watch, over_targets="cmd_watch")
 
     _add_tool_commands(commands, shared)
     return parser
@@ -209,8 +220,8 @@ def _add_tool_commands(commands: Any, shared: argparse.ArgumentParser) -> None:
         "targets", parents=[shared], help="list the targets of a targets file (a CI matrix)"
     )
     listing.add_argument("--output", choices=("text", "json"), default="text")
-    _add_targets(listing, required=True)
-    listing.set_defaults(handler=cmd_targets)
+    _add_targets(listing, required=True, concurrent=False)
+    listing.set_defaults(handler=None, over_targets="cmd_targets")
 
     schema = commands.add_parser("schema", parents=[shared], help="print the manifest JSON Schema")
     schema.set_defaults(handler=cmd_schema)
@@ -224,7 +235,12 @@ def _add_globals(parser: argparse.ArgumentParser, defaults: bool) -> None:
     group = parser.add_argument_group("global options")
     group.add_argument("--region", default=default(None), help="AWS region")
     group.add_argument("--profile", default=default(None), help="AWS profile")
-    group.add_argument("--endpoint-url", default=default(None), help="Bedrock endpoint URL")
+    group.add_argument(
+        "--endpoint-url",
+        default=default(None),
+        help="one endpoint URL for every AWS call: Bedrock, STS and the tagging API (an emulator); "
+        "AWS_ENDPOINT_URL_BEDROCK sets Bedrock's alone",
+    )
     group.add_argument(
         "--account-id",
         default=default(None),
@@ -301,7 +317,9 @@ def _add_output(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_targets(parser: argparse.ArgumentParser, required: bool = False) -> None:
+def _add_targets(
+    parser: argparse.ArgumentParser, required: bool = False, concurrent: bool = True
+) -> None:
     parser.add_argument(
         "--targets",
         metavar="FILE",
@@ -314,6 +332,8 @@ def _add_targets(parser: argparse.ArgumentParser, required: bool = False) -> Non
         metavar="NAME",
         help="only this target of --targets (repeatable)",
     )
+    if not concurrent:  # watch runs one loop per target; a listing reads no account
+        return
     parser.add_argument(
         "--target-concurrency",
         type=int,
@@ -329,7 +349,8 @@ def _add_safety_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=DEFAULT_MAX_DELETE_PERCENT,
         metavar="PERCENT",
-        help="refuse plans deleting or replacing more of the managed models (default 30)",
+        help="refuse plans deleting or replacing more of the managed models "
+        f"(default {DEFAULT_MAX_DELETE_PERCENT:g})",
     )
     parser.add_argument("--force", action="store_true", help="override the deletion budget")
     parser.add_argument(

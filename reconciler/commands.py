@@ -55,10 +55,6 @@ Views = dict[str, Callable[[], str]]
 
 
 def cmd_validate(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    if args.targets:
-        from reconciler import fleet
-
-        return fleet.cmd_validate(args, environ)
     desired = _load(args)
     count = len(desired.models)
     files = len(desired.files)
@@ -76,10 +72,6 @@ def cmd_schema(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 
 def cmd_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    if args.targets:
-        from reconciler import fleet
-
-        return fleet.cmd_plan(args, environ)
     out = Path(args.out) if args.out else None
     try:
         code = _plan(args, environ, out)
@@ -132,12 +124,6 @@ def say(args: argparse.Namespace, message: str) -> None:
     print(f"[{name}] {message}" if name else message, file=sys.stderr)
 
 
-def cmd_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    from reconciler import fleet
-
-    return fleet.cmd_targets(args, environ)
-
-
 def cmd_status(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """What the scope manages, read-only; with PATHs, also what holds a declared name and
     whether each declared resource is in sync. No PATH reads no manifests at all."""
@@ -184,10 +170,6 @@ def discard(out: Path | None, why: str) -> None:
 
 
 def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    if args.targets:
-        from reconciler import fleet
-
-        return fleet.cmd_apply(args, environ)
     saved = _saved_plan(args)
     desired = None if saved else _load(args)
     with connect(args, environ) as account:
@@ -318,10 +300,6 @@ def cmd_watch(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     from reconciler import logs
     from reconciler.metrics import Metrics
 
-    if args.targets:
-        from reconciler import fleet
-
-        return fleet.cmd_watch(args, environ)
     options = watch_options(args)
     logger = logs.setup(args.log_format)
     stop = stop_on_signals()

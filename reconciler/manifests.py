@@ -171,6 +171,9 @@ def _validate(document: Document, file: str) -> Iterator[DeclaredResource | Prob
     if too_many_tags:
         yield too_many_tags
     kind = document.data.get("kind")
+    if kind == "Target":  # its fields are a target's, not a resource's: one line says so
+        yield Problem(file, document.line_of(("kind",)), "kind", _kind_message(kind))
+        return
     known = kind in KINDS
     try:
         if known:

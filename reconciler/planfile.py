@@ -276,7 +276,12 @@ def check_fresh(saved: SavedPlan, observed: ObservedState, scope: str, where: Pl
         changes.append(f"the plan is for scope {saved.plan.scope!r}, not {scope!r}")
     if saved.region != place.region:
         changes.append(f"the plan is for region {saved.region}, not {place.region}")
-    if saved.account and place.account and saved.account != place.account:
+    if saved.account is None:
+        changes.append(
+            f"the plan records no account (an earlier version made it, or it was edited), "
+            f"so it cannot be checked against account {place.account}"
+        )
+    elif saved.account != place.account:
         changes.append(f"the plan is for account {saved.account}, not {place.account}")
     if not changes:
         changes = diff(saved.snapshot, snapshot(observed, scope, saved.names))

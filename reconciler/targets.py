@@ -4,7 +4,7 @@
 paths are resolved relative to the file; every problem is collected and raised together as
 one ManifestError (``FILE:LINE: field.path: message``), as for manifests. ``select`` picks
 the targets ``--target`` names. No AWS here: ``connect`` turns a target into clients and
-``fanout`` runs a command over the targets. Called by ``commands``.
+``fleet`` runs a command over the targets. Called by ``fleet``.
 """
 
 from __future__ import annotations

@@ -707,6 +707,18 @@ def test_an_unknown_kind_lists_the_kinds_and_a_target_is_sent_to_its_file(
         "kind",
         kinds + "; a Target belongs in a targets file (--targets), not among manifests",
     )
+    # A real Target's fields are not reported one by one as a model's unknown fields.
+    real = write(
+        tmp_path / "real.yaml",
+        "apiVersion: bedrock.gitops/v1\nkind: Target\nmetadata:\n  name: prod\n"
+        "spec:\n  region: us-east-1\n  paths: [../manifests]\n",
+    )
+    assert only_problem(real) == Problem(
+        str(real),
+        2,
+        "kind",
+        kinds + "; a Target belongs in a targets file (--targets), not among manifests",
+    )
 
 
 def test_serving_manifests_load_with_the_line_of_their_model_reference(tmp_path: Path) -> None:

@@ -219,3 +219,54 @@ def test_fips_and_dual_stack_from_the_config_file_resolve(
         f"https://{s}.us-east-1.{domain}" for s in (*services[:2], services[1], services[2])
     ]
     assert urls == expected
+
+
+@pytest.fixture
+def not_aws() -> Iterator[str]:
+    """A local HTTP server that answers every request with an empty 200: no AWS answer."""
+    import http.server
+    import threading
+
+    class Empty(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Empty)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_endpoint_that_is_not_aws_is_one_line_naming_it(
+    capsys: Any, repo: Path, not_aws: str
+) -> None:
+    """--endpoint-url sends STS there too; a Bedrock-only endpoint (or any non-AWS server)
+    answers what botocore cannot parse, and the user reads where and what to set instead."""
+    keys = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
+    code, out, err = run(capsys, "--endpoint-url", not_aws, "plan", str(repo), environ=keys)
+    assert (code, out) == (1, "")
+    assert err.splitlines() == [
+        f"error: GetCallerIdentity failed: the answer from {not_aws} is not an AWS STS "
+        "response (--endpoint-url sends every call, STS and the tagging API included, to one "
+        "URL; a Bedrock-only endpoint goes in AWS_ENDPOINT_URL_BEDROCK)"
+    ]
+
+
+def test_the_sandbox_account_is_fixed(
+    capsys: Any, repo: Path, monkeypatch: Any, tmp_path: Path
+) -> None:
+    """moto reads MOTO_ACCOUNT_ID at every request; the sandbox's account never moves."""
+    from reconciler.sandbox import DEFAULT_ACCOUNT
+
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "999988887777")
+    state = str(tmp_path / "state.json")
+    code, out, _ = run(capsys, "--sandbox", "--sandbox-state", state, "plan", str(repo))
+    assert code == 0
+    assert out.splitlines()[0] == f"Plan for scope 'default' in {DEFAULT_ACCOUNT}/us-east-1:"

@@ -317,13 +317,19 @@ def test_another_account_is_refused_naming_both(tmp_path: Path) -> None:
     assert "(1 change(s) since it was made)" in message
 
 
-def test_an_account_unknown_on_either_side_is_not_compared(tmp_path: Path) -> None:
-    planfile.check_fresh(saved(tmp_path), OBSERVED, SCOPE, Place(REGION))  # does not raise
+def test_a_plan_that_records_no_account_is_refused(tmp_path: Path) -> None:
+    """An older plan file, or one whose account was removed, cannot prove where it was made:
+    applied in any account it would be the hole the account check closes."""
     path = tmp_path / "v1.json"
     path.write_text(planfile.dumps(PLAN, REGION, DESIRED, OBSERVED))
     old = planfile.load(path)
     assert old.account is None
-    planfile.check_fresh(old, OBSERVED, SCOPE, WHERE)  # does not raise
+    with pytest.raises(StalePlanError) as e:
+        planfile.check_fresh(old, OBSERVED, SCOPE, WHERE)
+    assert str(e.value).splitlines()[0] == (
+        "  - the plan records no account (an earlier version made it, or it was edited), "
+        f"so it cannot be checked against account {ACCOUNT}"
+    )
 
 
 def test_scope_region_and_account_are_all_named(tmp_path: Path) -> None:

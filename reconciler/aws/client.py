@@ -298,4 +298,9 @@ def instrument(client: Any, on_attempt: Listener, on_throttle: Listener) -> None
             if code in _THROTTLE_CODES:
                 on_throttle(operation)
 
+    def sending(request: Any = None, **_: Any) -> None:
+        # Where the attempt goes, known before an answer that cannot even be parsed.
+        note_request(str(getattr(request, "url", "")), b"")
+
+    client.meta.events.register(f"before-send.{service}", sending)
     client.meta.events.register(f"needs-retry.{service}", observe)

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import botocore.exceptions
+import botocore.parsers
 
 from reconciler.errors import (
     AccessDeniedError,
@@ -202,6 +203,13 @@ def describe(error: Exception, operation: str, model: str = "") -> CloudError:
         service = _SERVICES.get(operation, "Bedrock")
         message = f"{target} failed: cannot reach the {service} endpoint ({error})"
         message += _variant_hint(str(error.kwargs.get("endpoint_url", "")))
+    elif isinstance(error, botocore.parsers.ResponseParserError):
+        service = _SERVICES.get(operation, "Bedrock")
+        message = (
+            f"{target} failed: the answer from {_endpoint()} is not an AWS {service} response "
+            "(--endpoint-url sends every call, STS and the tagging API included, to one URL; "
+            "a Bedrock-only endpoint goes in AWS_ENDPOINT_URL_BEDROCK)"
+        )
     else:
         message = f"{target} failed: {error}"
     return kind(message, code=code, model=model)
@@ -212,5 +220,9 @@ def calling(operation: str, model: str = "") -> Iterator[None]:
     """Translate any botocore failure inside the block into a CloudError."""
     try:
         yield
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+    except (
+        botocore.exceptions.BotoCoreError,
+        botocore.exceptions.ClientError,
+        botocore.parsers.ResponseParserError,
+    ) as e:
         raise describe(e, operation, model) from e

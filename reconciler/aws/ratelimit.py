@@ -2,7 +2,7 @@
 
 A token bucket per operation, applied to every HTTP attempt (retries included) through
 botocore's ``before-send`` event, so the reconciler never sends one operation faster than
-the limit however many threads it runs. Installed by ``cli`` on the client it makes.
+the limit however many threads it runs. Installed by ``aws.client`` on every client it makes.
 """
 
 from __future__ import annotations

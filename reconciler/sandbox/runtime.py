@@ -41,6 +41,7 @@ UNSAFE_ENV = (
     "AWS_USE_DUALSTACK_ENDPOINT",
     "AWS_CA_BUNDLE",  # nothing in process uses TLS; a broken one would fail the run
     "REQUESTS_CA_BUNDLE",
+    "MOTO_ACCOUNT_ID",  # the sandbox's account is fixed
 )
 
 
