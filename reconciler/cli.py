@@ -26,6 +26,7 @@ from reconciler.aws.settings import (
     DEFAULT_READ_TIMEOUT,
     TagReads,
 )
+from reconciler.budget import DEFAULT_MAX_DELETE_PERCENT
 from reconciler.commands import (
     DEFAULT_EXPORT_DIR,
     EXIT_ERROR,
@@ -42,7 +43,6 @@ from reconciler.commands import (
 from reconciler.connect import DEFAULT_SANDBOX_STATE
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.identity import SCOPE_PATTERN
-from reconciler.plan import DEFAULT_MAX_DELETE_PERCENT
 
 DEFAULT_TARGET_CONCURRENCY = 4
 

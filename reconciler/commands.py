@@ -127,35 +127,21 @@ def say(args: argparse.Namespace, message: str) -> None:
 def cmd_status(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """What the scope manages, read-only; with PATHs, also what holds a declared name and
     whether each declared resource is in sync. No PATH reads no manifests at all."""
+    from reconciler.reconcile import decide
     from reconciler.status import not_in_account, status_rows
 
     desired = _load(args) if args.paths else None
     with connect(args, environ) as account:
         reader = _reader(args, account)
         keys = [r.key for r in desired.resources] if desired is not None else []
-        observed = _confirm_drift(reader, reader.read(keys), args.scope, desired)
+        observed = reader.read(keys)
+        if desired is not None:  # what looks drifted is confirmed as a plan confirms it
+            _, observed = decide(reader, desired, observed, args.scope)
     rows = status_rows(observed, args.scope, desired)
     missing = not_in_account(observed, desired)
     emit(args, environ, _status_views(rows, args.scope, account.place, missing))
     note_throttles(args, account)
     return EXIT_OK
-
-
-def _confirm_drift(
-    reader: AccountReader, observed: ObservedState, scope: str, desired: DesiredState | None
-) -> ObservedState:
-    """``observed``, with the tags of what looks drifted on the tagging index's word read
-    again from the resource itself (as a plan confirms what it would change)."""
-    from reconciler.observed import TagSource
-    from reconciler.status import status_rows
-
-    by_arn = observed.by_arn()
-    doubtful = [
-        row.arn
-        for row in status_rows(observed, scope, desired)
-        if row.in_sync is False and by_arn[row.arn].tags_from is not TagSource.MODEL
-    ]
-    return reader.confirm(observed, doubtful)
 
 
 def discard(out: Path | None, why: str) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from reconciler import kinds
+from reconciler.budget import DEFAULT_MAX_DELETE_PERCENT
 from reconciler.desired import DeclaredResource, DesiredState
 from reconciler.errors import UnsafePlanError
 from reconciler.identity import Kind, ResourceKey
@@ -499,7 +500,6 @@ def _in_use(action: Action, users: Iterable[str], verb: str) -> Action:
     return replace(action, kind=ActionKind.BLOCKED, reason=reason)
 
 
-DEFAULT_MAX_DELETE_PERCENT = 30.0
 BUDGET_MIN_MANAGED = 10
 _MANAGED = frozenset(
     {

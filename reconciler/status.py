@@ -3,19 +3,21 @@
 A pure function, like the planner: no boto3, no clock, no I/O. A row is shown for every
 resource the scope manages, and for every other resource that holds a name the manifests
 declare (a conflict the plan would report). Ages are measured against ``observed.read_at``,
-never a clock. ``in_sync`` compares the resource's spec-hash tag with the manifest's hash;
-it and ``declared`` are None when no manifests were given. Called by ``commands``; rendered
-by ``statusview``.
+never a clock. A declared resource is ``in_sync`` when the plan (``plan.plan``, the same
+pure planner ``plan`` and ``apply`` run) has nothing to do for it; otherwise ``change``
+names what the plan would do (``update-tags``, ``update-model``, ``replace``, ``conflict``,
+``adopt``...). Both, and ``declared``, are None when no manifests were given. Called by
+``commands``; rendered by ``statusview``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reconciler import kinds
 from reconciler.desired import DeclaredResource, DesiredState
 from reconciler.identity import Kind, ResourceKey
 from reconciler.observed import ObservedResource, ObservedState
+from reconciler.plan import Action, ActionKind, plan
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class StatusRow:
     commitment_expires: float | None = None
     declared: bool | None = None
     in_sync: bool | None = None
+    change: str | None = None
     managed_by: str | None = None
     source: str | None = None
 
@@ -52,8 +55,12 @@ def status_rows(
 ) -> tuple[StatusRow, ...]:
     """One row per resource ``scope`` manages or a manifest names, in kind order, then name."""
     declared = desired.by_key() if desired is not None else {}
+    planned = {a.key: a for a in plan(desired, observed, scope).actions} if desired else {}
     shown = [r for r in observed.resources if r.is_managed_by(scope) or r.key in declared]
-    rows = (_row(r, observed, declared.get(r.key), desired is not None) for r in shown)
+    rows = (
+        _row(r, observed, declared.get(r.key), planned.get(r.key), desired is not None)
+        for r in shown
+    )
     return tuple(sorted(rows, key=lambda row: (*row.key.order, row.arn)))
 
 
@@ -71,11 +78,13 @@ def _row(
     found: ObservedResource,
     observed: ObservedState,
     declared: DeclaredResource | None,
+    action: Action | None,
     manifests: bool,
 ) -> StatusRow:
-    in_sync = None
-    if declared is not None:
-        in_sync = found.spec_hash == kinds.spec_hash(declared)
+    in_sync = change = None
+    if declared is not None and action is not None:
+        in_sync = action.kind is ActionKind.NOOP
+        change = None if in_sync else action.kind.value
     return StatusRow(
         kind=found.kind,
         name=found.name,
@@ -89,6 +98,7 @@ def _row(
         commitment_expires=found.commitment_expires,
         declared=(declared is not None) if manifests else None,
         in_sync=in_sync,
+        change=change,
         managed_by=found.managed_by,
         source=declared.source if declared is not None else None,
     )

@@ -109,7 +109,7 @@ def _cells(row: StatusRow, scope: str) -> tuple[str, ...]:
         _serves(row),
         format_time(row.commitment_expires),
         _yes_no(row.declared),
-        _yes_no(row.in_sync),
+        _in_sync(row),
         _managed(row, scope),
     )
 
@@ -121,6 +121,13 @@ def _serves(row: StatusRow) -> str:
     if row.served_by:
         return "<- " + ", ".join(str(k) for k in row.served_by)
     return NONE
+
+
+def _in_sync(row: StatusRow) -> str:
+    """``yes``, ``-`` without manifests, or ``no: <what the plan would do>``."""
+    if row.in_sync is False and row.change:
+        return f"no: {row.change}"
+    return _yes_no(row.in_sync)
 
 
 def _yes_no(value: bool | None) -> str:
@@ -136,9 +143,9 @@ def _managed(row: StatusRow, scope: str) -> str:
 def _summary(rows: Sequence[StatusRow], missing: Sequence[ResourceKey]) -> str:
     parts = [f"{len(rows)} resource{'s' * (len(rows) != 1)}"]
     in_sync = sum(r.in_sync is True for r in rows)
-    drifted = sum(r.in_sync is False for r in rows)
-    if in_sync or drifted:
-        parts.append(f"{in_sync} in sync, {drifted} drifted")
+    pending = sum(r.in_sync is False for r in rows)
+    if in_sync or pending:
+        parts.append(f"{in_sync} in sync, {pending} not in sync")
     if missing:
         parts.append(f"{len(missing)} declared but not in the account")
     return "Status: " + ", ".join(parts) + "."
@@ -165,6 +172,7 @@ def _row_dict(row: StatusRow) -> dict[str, Any]:
         "commitmentExpires": _iso(row.commitment_expires),
         "declared": row.declared,
         "inSync": row.in_sync,
+        "change": row.change,
         "managedBy": row.managed_by,
         "source": row.source,
     }

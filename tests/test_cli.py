@@ -498,3 +498,27 @@ def test_a_refused_bulk_read_falls_back_with_one_warning(
     assert run.code == 1
     assert run.err.startswith("error: GetResources failed: AccessDeniedException")
     assert emulator.backend.calls["ListTagsForResource"] == 3  # the fallback's, not again
+
+
+HEAVY = ("pydantic", "yaml", "boto3", "botocore", "moto", "prometheus_client", "watchfiles")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["plan", "--help"], ["watch", "--help"]])
+def test_help_loads_no_heavy_library(argv: list[str]) -> None:
+    """--help starts in a fraction of the time a command does because it loads neither the
+    planner (pydantic) nor boto3; an import at the top of the CLI would undo that."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from reconciler import cli\n"
+        f"cli.main({argv!r})\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert loaded & set(HEAVY) == set()

@@ -81,11 +81,26 @@ def test_rows_are_the_scopes_resources_and_the_holders_of_declared_names() -> No
     assert taken.commitment_expires == NOW + 60
 
 
-def test_in_sync_is_the_spec_hash_and_declared_is_known_only_with_manifests() -> None:
+def test_in_sync_is_what_the_plan_says_and_declared_is_known_only_with_manifests() -> None:
     rows = _by_key(status_rows(_account(), SCOPE, _manifests()))
-    assert rows["CustomModel/support-v1"].in_sync is True
-    assert rows["CustomModelDeployment/chat"].in_sync is True
-    assert rows["ProvisionedThroughput/prod"].in_sync is False
+    model, chat = rows["CustomModel/support-v1"], rows["CustomModelDeployment/chat"]
+    assert (model.in_sync, model.change) == (True, None)
+    # Its spec hash matches, but it is switching to another model than the declared one.
+    assert (chat.in_sync, chat.change) == (False, "update-model")
+    assert (
+        rows["ProvisionedThroughput/prod"].in_sync,
+        rows["ProvisionedThroughput/prod"].change,
+    ) == (
+        False,
+        "replace",
+    )
+    assert (
+        rows["ProvisionedThroughput/taken"].in_sync,
+        rows["ProvisionedThroughput/taken"].change,
+    ) == (
+        False,
+        "conflict",
+    )
     assert rows["CustomModel/support-v1"].source == "manifests/support-v1.yaml:1"
     bare = status_rows(_account(), SCOPE)
     assert [str(r.key) for r in bare] == [
@@ -143,7 +158,7 @@ def test_text_is_an_aligned_table_under_the_plan_style_heading() -> None:
     lines = status_text(rows, SCOPE, PLACE, (ResourceKey(Kind.CUSTOM_MODEL, "new"),)).splitlines()
     assert lines[0] == "Status for scope 'team-a' in 111122223333/us-east-1:"
     table = lines[1:6]
-    assert table[0].startswith("  KIND ") and table[0].endswith("IN SYNC  MANAGED")
+    assert table[0].startswith("  KIND ") and re.search(r"  IN SYNC +MANAGED$", table[0])
     starts = {
         line.index(word) for line, word in zip(table, ("AGE", "3d4h", "12m04s"), strict=False)
     }
@@ -151,9 +166,12 @@ def test_text_is_an_aligned_table_under_the_plan_style_heading() -> None:
     assert "<- ProvisionedThroughput/prod, CustomModelDeployment/chat" in table[1]
     assert "-> support-v1 (switching to " in table[4]
     assert table[3].split()[-1] == "no" and "yes" in table[2]
+    assert "  no: replace  " in table[2] and "  no: conflict  " in table[3]
+    assert "  yes  " in table[1]
     assert lines[6] == "  not in the account: CustomModel/new"
     assert (
-        lines[7] == "Status: 4 resources, 2 in sync, 2 drifted, 1 declared but not in the account."
+        lines[7]
+        == "Status: 4 resources, 1 in sync, 3 not in sync, 1 declared but not in the account."
     )
     empty = status_text((), SCOPE, PLACE)
     assert "(no resources managed by this scope)" in empty
@@ -175,8 +193,8 @@ def test_json_keys_are_stable() -> None:
     assert set(document) == {"scope", "account", "region", "resources", "missing"}
     assert set(document["resources"][0]) == {
         "kind", "name", "arn", "status", "created", "ageSeconds", "age", "servesFrom",
-        "switchingTo", "servedBy", "commitmentExpires", "declared", "inSync", "managedBy",
-        "source",
+        "switchingTo", "servedBy", "commitmentExpires", "declared", "inSync", "change",
+        "managedBy", "source",
     }  # fmt: skip
 
 
@@ -278,10 +296,14 @@ def test_status_tells_drift_from_sync(cli: Cli, repo: Path, tmp_path: Path) -> N
     assert run.code == 0, run.err
     got = _resources(run)
     assert got["CustomModelDeployment/support-chat"]["inSync"] is False
+    assert got["CustomModelDeployment/support-chat"]["change"] == "replace"
     assert got["CustomModel/support-v1"]["inSync"] is True
+    assert got["CustomModel/support-v1"]["change"] is None
     assert run.json()["missing"] == ["CustomModel/later"]
     text = cli("status", str(repo)).out
-    assert "Status: 3 resources, 2 in sync, 1 drifted, 1 declared but not in the account." in text
+    assert (
+        "Status: 3 resources, 2 in sync, 1 not in sync, 1 declared but not in the account." in text
+    )
 
 
 def test_drift_seen_on_the_tagging_index_is_read_again_from_the_resource(
@@ -292,11 +314,42 @@ def test_drift_seen_on_the_tagging_index_is_read_again_from_the_resource(
     arn = models(client)["support-v1"]["modelArn"]
     write(repo, "v1.yaml", manifest("support-v1", "s3://acme-models/elsewhere/"))
     before = emulator.backend.calls["ListTagsForResource"]
+    planned = cli("plan", str(repo), "--output", "json", "--tag-reads", "tagging-api")
+    assert planned.code == 1  # the replace is blocked: the model is in use
+    confirmed = emulator.backend.calls["ListTagsForResource"] - before
+    assert confirmed >= 1
+    before = emulator.backend.calls["ListTagsForResource"]
     run = cli("status", str(repo), "--output", "json", "--tag-reads", "tagging-api")
     assert run.code == 0, run.err
     assert _resources(run)["CustomModel/support-v1"]["inSync"] is False
-    assert emulator.backend.calls["ListTagsForResource"] == before + 1
+    # Exactly the reads the plan makes to confirm what it would change, no more.
+    assert emulator.backend.calls["ListTagsForResource"] - before == confirmed
     assert _resources(run)["CustomModel/support-v1"]["arn"] == arn
+    changes = {k: r["change"] for k, r in _resources(run).items()}
+    planned_changes = {
+        f"{a['kind']}/{a['name']}": None if a["action"] == "noop" else a["action"]
+        for a in planned.json()["actions"]
+    }
+    assert changes == {k: planned_changes[k] for k in changes}
+    assert changes["CustomModel/support-v1"] == "blocked"
+
+
+def test_status_agrees_with_the_plan_on_tags_and_rollouts(cli: Cli, repo: Path) -> None:
+    """A changed tag, and a throughput declared on a new model, are changes the plan would
+    make, so status says not in sync and names them."""
+    _applied(cli, repo)
+    write(repo, "v1.yaml", manifest("support-v1", tags={"team": "search"}))
+    write(repo, "v2.yaml", manifest("support-v2"))
+    write(repo, "prod.yaml", throughput("support-prod", model="support-v2", commitment="OneMonth"))
+    run = cli("status", str(repo), "--output", "json")
+    assert run.code == 0, run.err
+    got = _resources(run)
+    assert (got["CustomModel/support-v1"]["inSync"], got["CustomModel/support-v1"]["change"]) == (
+        False,
+        "update-tags",
+    )
+    prod = got["ProvisionedThroughput/support-prod"]
+    assert (prod["inSync"], prod["change"]) == (False, "update-model")
 
 
 def test_status_markdown_on_the_emulator(cli: Cli, repo: Path) -> None:
