@@ -27,6 +27,7 @@ from reconciler.aws import executor
 from reconciler.aws.reader import AccountReader, TagCache, TagReads
 from reconciler.aws.settings import DEFAULT_CONCURRENCY
 from reconciler.backoff import Backoff
+from reconciler.budget import DEFAULT_MAX_DELETE_PERCENT
 from reconciler.desired import DesiredState
 from reconciler.errors import ManifestError, ReconcilerError, UnsafePlanError
 from reconciler.logs import event
@@ -41,7 +42,6 @@ from reconciler.observed import (
 )
 from reconciler.plan import (
     CHANGES,
-    DEFAULT_MAX_DELETE_PERCENT,
     DESTRUCTIVE,
     PRUNES,
     ActionKind,
