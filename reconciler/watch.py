@@ -358,8 +358,10 @@ class Watcher:
                 del self._started[arn]
 
     def _schedule_deferred(self, report: ApplyReport) -> None:
-        """Come back soon for what waits on something becoming ready (a model's import)."""
-        if not report.deferred:
+        """Come back soon for what waits on something becoming ready (a model's import), and
+        for what was created or switched and is not ready yet, so its time to ready is seen
+        within the delay (at most ``deferred_cap``), not at the next resync."""
+        if not report.deferred and not self._started:
             self._retry_deferred = None
             self._deferred_delay = self.options.deferred_base
             return

@@ -148,3 +148,26 @@ def test_the_time_to_ready_is_observed(tmp_path: Path, emulator: Any, events: Ev
     w.reconcile("resync")
     count = "reconciler_resource_ready_seconds_count"
     assert sample(w, count, kind="CustomModel") == 1
+
+
+def test_a_create_brings_the_loop_back_soon_to_time_it(
+    tmp_path: Path, emulator: Any, events: Events
+) -> None:
+    """Without a quick return the sample would land at the next resync: an import of a few
+    seconds recorded as the 300 s interval."""
+    import time
+
+    repo = tmp_path / "m"
+    write(repo, "a.yaml", manifest("alpha"))
+    now = [1_000.0]
+    logger = logging.getLogger(f"test-ready-{id(events)}")
+    options = WatchOptions(paths=(str(repo),), scope="default")
+    w = Watcher(options, emulator.client(), logger, clock=lambda: now[0])
+    w.reconcile("start")
+    assert w._retry_deferred == 1_000.0 + options.deferred_base
+    time.sleep(0.3)  # the test emulator's import: 0.2 s
+    now[0] += options.deferred_base
+    w.reconcile("deferred")
+    assert sample(w, "reconciler_resource_ready_seconds_count", kind="CustomModel") == 1
+    assert sample(w, "reconciler_resource_ready_seconds_sum", kind="CustomModel") == 2.0
+    assert w._retry_deferred is None  # nothing left to wait for: back to the resync interval
