@@ -225,8 +225,10 @@ def _progress(args: argparse.Namespace, environ: Mapping[str, str], started: flo
     name = getattr(args, "target_name", None)
     return Reporter(
         _Prefixed(sys.stderr, f"[{name}] ") if name else sys.stderr,
-        terminal=sys.stderr.isatty() and not name,
-        color="NO_COLOR" not in environ,
+        # Redrawn in place only for a person at a terminal: not for a target's lines, nor
+        # next to --output json, whose reader is a program.
+        terminal=sys.stderr.isatty() and not name and args.output != "json",
+        color=wants_color(environ),
         interval=args.progress_interval,
         started=started,
         width=shutil.get_terminal_size().columns,
@@ -539,10 +541,16 @@ def _status_views(
     }
 
 
+def wants_color(environ: Mapping[str, str]) -> bool:
+    """Colour unless ``NO_COLOR`` is set to something (https://no-color.org: an empty value
+    does not count)."""
+    return not environ.get("NO_COLOR")
+
+
 def emit(args: argparse.Namespace, environ: Mapping[str, str], views: Views) -> None:
     """Print the chosen view; append the Markdown one to a GitHub step summary if there is one."""
     output: str = args.output
-    if output == "text" and sys.stdout.isatty() and "NO_COLOR" not in environ:
+    if output == "text" and sys.stdout.isatty() and wants_color(environ):
         output = "color"
     print(views[output](), end="")
     append_step_summary(environ, lambda: views["markdown"]() + "\n")

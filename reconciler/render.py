@@ -2,7 +2,7 @@
 
 Renderers are separate functions, not methods on the plan (octoDNS keeps them apart too),
 so the plan stays plain data. Colour is the caller's decision: ``cli`` passes
-``color=True`` only when stdout is a terminal and ``NO_COLOR`` is unset.
+``color=True`` only when stdout is a terminal and ``NO_COLOR`` is unset or empty.
 """
 
 from __future__ import annotations

@@ -178,7 +178,9 @@ def test_apply_without_wait_shows_no_progress(cli: Cli, repo: Path) -> None:
     assert "waiting 0" not in run.err and "waited" not in run.err
 
 
-@pytest.mark.parametrize(("environ", "coloured"), [({}, True), ({"NO_COLOR": ""}, False)])
+@pytest.mark.parametrize(
+    ("environ", "coloured"), [({}, True), ({"NO_COLOR": ""}, True), ({"NO_COLOR": "1"}, False)]
+)
 def test_apply_wait_on_a_terminal_redraws_and_no_color_is_respected(
     cli: Cli, repo: Path, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], coloured: Any
 ) -> None:
@@ -190,3 +192,15 @@ def test_apply_wait_on_a_terminal_redraws_and_no_color_is_respected(
     assert rest == [""]  # one newline, after the progress line is done
     assert bool(SGR.search(run.err)) is coloured
     assert "\x1b" not in run.out and "Results: 2 done" in run.out
+
+
+def test_apply_wait_next_to_json_output_gives_plain_progress_lines(
+    cli: Cli, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--output json is read by a program: its progress is plain lines even on a terminal."""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    run = cli("apply", "--wait", "--output", "json", str(repo))
+    assert run.code == 0, run.err
+    assert "\x1b" not in run.err and "\r" not in run.err
+    assert run.err.splitlines()[-1].startswith("waited ")
+    assert run.json()["summary"]

@@ -7,13 +7,15 @@ tests are deterministic: no threads, no sleeps.
 from __future__ import annotations
 
 import logging
+import re
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from reconciler.watch import Watcher, WatchOptions
-from tests.helpers import manifest, models, write
+from tests.helpers import deployment, deployments, manifest, models, throughput, throughputs, write
 
 MUTATING = ("CreateCustomModel", "DeleteCustomModel", "TagResource", "UntagResource")
 
@@ -171,3 +173,70 @@ def test_a_create_brings_the_loop_back_soon_to_time_it(
     assert sample(w, "reconciler_resource_ready_seconds_count", kind="CustomModel") == 1
     assert sample(w, "reconciler_resource_ready_seconds_sum", kind="CustomModel") == 2.0
     assert w._retry_deferred is None  # nothing left to wait for: back to the resync interval
+
+
+READ_ONLY = re.compile(r"(List|Get)[A-Za-z]+")
+
+
+def _changing_calls(emulator: Any) -> dict[str, int]:
+    return {op: n for op, n in emulator.backend.calls.items() if not READ_ONLY.fullmatch(op)}
+
+
+def test_report_only_sends_nothing_for_any_kind_and_reports_each_new_plan(
+    tmp_path: Path, emulator: Any, events: Events
+) -> None:
+    """A rollout, a deployment to delete and a model to create are all reported, and no
+    call but a List or Get reaches the account; a new plan is reported again."""
+    repo = tmp_path / "m"
+    write(repo, "alpha.yaml", manifest("alpha"))
+    write(repo, "p.yaml", throughput("p", model="alpha"))
+    write(repo, "d.yaml", deployment("d", model="alpha"))
+    healing = watcher(repo, emulator, Events())
+    for _ in range(20):  # the throughput and deployment wait for alpha to be Active
+        healing.reconcile("deferred")
+        client = emulator.client()
+        if "p" in throughputs(client) and "d" in deployments(client):
+            break
+        time.sleep(0.1)
+    assert set(throughputs(client)) == {"p"} and set(deployments(client)) == {"d"}
+    write(repo, "beta.yaml", manifest("beta"))
+    write(repo, "p.yaml", throughput("p", model="beta"))
+    (repo / "d.yaml").unlink()
+    w = watcher(repo, emulator, events, report_only=True)
+    before = _changing_calls(emulator)
+    for _ in range(3):
+        w.reconcile("resync")
+    assert _changing_calls(emulator) == before
+    first = events.named("drift_detected")
+    assert sorted(d.split(":")[0] for d in first) == [
+        "create beta",
+        "delete CustomModelDeployment/d",
+        "update-model ProvisionedThroughput/p",
+    ]
+    assert all(d.endswith("; report-only, nothing sent") for d in first)
+    assert (
+        sample(w, "reconciler_pending_changes", kind="ProvisionedThroughput", action="update-model")
+        == 1
+    )
+    assert (
+        sample(w, "reconciler_pending_changes", kind="CustomModelDeployment", action="delete") == 1
+    )
+    write(repo, "gamma.yaml", manifest("gamma"))  # the plan changes: reported again
+    w.reconcile("manifests changed")
+    again = events.named("drift_detected")[len(first) :]
+    assert sorted(d.split(":")[0] for d in again) == [
+        "create beta",
+        "create gamma",
+        "delete CustomModelDeployment/d",
+        "update-model ProvisionedThroughput/p",
+    ]
+    assert _changing_calls(emulator) == before
+
+
+def test_the_report_only_flag_reaches_the_loop() -> None:
+    from reconciler.cli import build_parser
+    from reconciler.commands import watch_options
+
+    parser = build_parser()
+    assert watch_options(parser.parse_args(["watch", "--report-only", "m"])).report_only is True
+    assert watch_options(parser.parse_args(["watch", "m"])).report_only is False
