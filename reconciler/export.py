@@ -23,6 +23,7 @@ import yaml
 
 from reconciler.desired import API_VERSION, RESERVED_TAG_PREFIXES, SOURCE_PLACEHOLDER
 from reconciler.identity import KIND_ORDER, Kind, Place, ResourceKey
+from reconciler.kinds.custom_model import made_by_create
 from reconciler.observed import ObservedResource, ObservedState
 
 FOLDERS: Mapping[Kind, str] = {
@@ -34,7 +35,9 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 _SOURCE_COMMENT = (
     "  # Bedrock cannot give a model's source back: replace FILL-IN with the s3:// URI its\n"
     "  # weights were imported from (validate refuses this file until then). Add roleArn\n"
-    "  # too if importing it again needs a role.\n"
+    "  # too if importing it again needs a role. A model made from a SageMaker model\n"
+    "  # package: replace this modelSourceConfig block with\n"
+    "  # customModelDataSource.modelPackageArnDataSource.modelPackageArn instead.\n"
 )
 
 
@@ -92,6 +95,11 @@ def _left_out_because(
     owner = resource.owner_account_id or _arn_account(resource.arn)
     if resource.kind is Kind.CUSTOM_MODEL and account and owner and owner != account:
         return f"shared from account {owner}"
+    if resource.kind is Kind.CUSTOM_MODEL and not made_by_create(resource):
+        return (
+            f"a {resource.customization_type} model: only a model CreateCustomModel made "
+            "(IMPORTED) can be declared"
+        )
     managed_by = resource.managed_by
     if managed_by is None:
         return ""
@@ -223,7 +231,8 @@ def summary(result: Export, folder: str) -> str:
     if sources:
         lines.append(
             f"{len(sources)} need{'s' * (len(sources) == 1)} the model source filled in "
-            f"(spec.modelSourceConfig.s3DataSource.s3Uri: {SOURCE_PLACEHOLDER}):"
+            f"(spec.modelSourceConfig.s3DataSource.s3Uri: {SOURCE_PLACEHOLDER}, or a "
+            "customModelDataSource for a SageMaker model package in its place):"
         )
         lines.extend(f"  {_join(folder, path)}" for path in sources)
     if result.left_out:

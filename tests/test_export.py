@@ -67,8 +67,13 @@ def test_an_unmanaged_model_is_adopted_with_its_tags_and_a_placeholder_source() 
     found = documents(model("alpha", tags=tags, kms_key_arn=KMS))
     text = found["models/alpha.yaml"]
     assert f"s3Uri: {SOURCE_PLACEHOLDER}" in text
-    comment, source = text.split("  modelSourceConfig:")[0].splitlines()[-3:], text
+    above = text.split("  modelSourceConfig:")[0].splitlines()
+    comment, source = [line for line in above if line.startswith("  #")], text
     assert comment[0].startswith("  # Bedrock cannot give a model's source back")
+    assert comment[-2:] == [
+        "  # package: replace this modelSourceConfig block with",
+        "  # customModelDataSource.modelPackageArnDataSource.modelPackageArn instead.",
+    ]
     data = next(load_documents(source)).data
     assert data["spec"] == {
         "modelSourceConfig": {"s3DataSource": {"s3Uri": SOURCE_PLACEHOLDER}},
@@ -98,6 +103,18 @@ def test_other_scopes_and_shared_models_are_left_out() -> None:
         ResourceKey(Kind.CUSTOM_MODEL, "theirs"): "managed by another scope, 'team-b'",
         ResourceKey(Kind.CUSTOM_MODEL, "shared"): f"shared from account {PARTNER}",
         ResourceKey(Kind.CUSTOM_MODEL, "guess"): f"shared from account {PARTNER}",
+    }
+
+
+def test_models_create_custom_model_did_not_make_are_left_out() -> None:
+    tuned = model("tuned", customization_type="FINE_TUNING")
+    made = [model("a", customization_type="IMPORTED"), model("b", customization_type="")]
+    result = export(state_of([tuned, *made]), "default", PLACE)
+    assert [d.path for d in result.documents] == ["models/a.yaml", "models/b.yaml"]
+    assert dict(result.left_out) == {
+        ResourceKey(Kind.CUSTOM_MODEL, "tuned"): (
+            "a FINE_TUNING model: only a model CreateCustomModel made (IMPORTED) can be declared"
+        )
     }
 
 
@@ -216,7 +233,8 @@ def test_summary_counts_files_and_names_those_needing_a_source() -> None:
         "3 files written to out/ (2 CustomModel, 1 ProvisionedThroughput); "
         "2 unmanaged, marked spec.adopt: true.\n"
         "2 need the model source filled in "
-        "(spec.modelSourceConfig.s3DataSource.s3Uri: FILL-IN):\n"
+        "(spec.modelSourceConfig.s3DataSource.s3Uri: FILL-IN, or a customModelDataSource "
+        "for a SageMaker model package in its place):\n"
         "  out/models/alpha.yaml\n"
         "  out/models/beta.yaml\n"
         "1 left out:\n"

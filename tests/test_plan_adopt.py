@@ -126,6 +126,14 @@ def test_a_model_package_sourced_adoption_says_its_package_cannot_be_read() -> N
     assert "its source (modelPackageArn) cannot be read back from Bedrock" in action.reason
 
 
+@pytest.mark.parametrize("made", ["IMPORTED", "imported", ""])
+def test_a_model_create_custom_model_made_is_adopted(made: str) -> None:
+    """ListCustomModels names them IMPORTED (its docs say ``imported``); unknown counts."""
+    m = cm("m", adopt=True)
+    found = loose(m, customization_type=made)
+    assert one(plan(desired(m), observed(found), SCOPE), CM, "m").kind is A.ADOPT
+
+
 def test_a_model_with_the_manifests_kms_key_is_adopted() -> None:
     m = cm("m", kms=KMS, adopt=True)
     action = one(plan(desired(m), observed(loose(m, kms_key_arn=KMS)), SCOPE), CM, "m")
@@ -209,6 +217,14 @@ MISMATCHES = {
         cm("m", adopt=True),
         {"status": "Failed"},
         ["status: account has Failed, manifest has a model that imported"],
+    ),
+    "a fine-tuned model": (
+        cm("m", adopt=True),
+        {"customization_type": "FINE_TUNING"},
+        [
+            "customizationType: account has FINE_TUNING, "
+            "manifest has IMPORTED (a model CreateCustomModel made)"
+        ],
     ),
     "kms and failed, every one listed": (
         cm("m", adopt=True),

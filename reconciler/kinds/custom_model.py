@@ -58,14 +58,25 @@ def create_request(resource: DeclaredResource, scope: str, _model_arn: str) -> d
 
 
 def adoption_mismatches(resource: DeclaredResource, found: ObservedResource) -> list[str]:
-    """What an unmanaged model holding the name differs in: its KMS key, a failed import."""
+    """What an unmanaged model holding the name differs in: its KMS key, a failed import, a
+    model not made by CreateCustomModel."""
     spec = _manifest(resource).spec
     mismatches = []
     if (spec.modelKmsKeyArn or "") != found.kms_key_arn:
         mismatches.append(mismatch("modelKmsKeyArn", found.kms_key_arn, spec.modelKmsKeyArn))
     if found.status == STATUS_FAILED:
         mismatches.append(mismatch("status", STATUS_FAILED, "a model that imported"))
+    if not made_by_create(found):
+        made = "IMPORTED (a model CreateCustomModel made)"
+        mismatches.append(mismatch("customizationType", found.customization_type, made))
     return mismatches
+
+
+def made_by_create(found: ObservedResource) -> bool:
+    """Whether a model is one CreateCustomModel made (``customizationType`` IMPORTED; unknown
+    counts as such): a fine-tuned or distilled model cannot be declared, so it is never
+    adopted nor exported."""
+    return found.customization_type.upper() in ("", "IMPORTED")
 
 
 def unreadable(resource: DeclaredResource) -> str:
