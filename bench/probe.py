@@ -87,8 +87,8 @@ def probed_account(settings: Any, probe: Probe) -> Any:
     from reconciler.aws.client import Account
 
     class ProbedAccount(Account):
-        def _client(self, service: str) -> Any:
-            return probe.attach(super()._client(service))
+        def _client(self, service: Any, **options: Any) -> Any:
+            return probe.attach(super()._client(service, **options))
 
     return ProbedAccount(settings)
 

@@ -218,3 +218,22 @@ def test_the_mixed_serving_plan_costs_list_and_index_pages_only() -> None:
         }
     )
     assert result["naive_calls"] == 3 + 65
+
+
+def test_a_probed_account_makes_every_client_the_account_makes() -> None:
+    """The probed ``_client`` takes the options ``Account`` passes (the ``--tag-reads auto``
+    client's connect timeout), and probes that client too."""
+    from bench.probe import Probe, probed_account
+    from reconciler.aws.settings import AwsSettings, TagReads
+
+    attached: list[Any] = []
+
+    class Recording(Probe):
+        def attach(self, client: Any) -> Any:
+            attached.append(client)
+            return super().attach(client)
+
+    account = probed_account(AwsSettings(region="us-east-1", connect_timeout=30), Recording(0))
+    client = account.tagging_for(TagReads.AUTO)
+    assert client.meta.config.connect_timeout < 30
+    assert attached == [account.bedrock, client]

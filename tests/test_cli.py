@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Cli, actions, manifest, models, write
+from tests.helpers import Cli, actions, deployment, manifest, models, throughput, write
 
 
 @pytest.fixture
@@ -411,6 +411,46 @@ def test_python_m_and_sandbox_state_persist_across_processes(tmp_path: Path) -> 
     assert broken.returncode == 1
     assert broken.stderr.startswith("error: sandbox state")
     assert "Traceback" not in broken.stderr
+
+
+# Run in a fresh interpreter: any import of a mypy_boto3 module fails (and is recorded), as it
+# would where only the runtime dependencies are installed.
+NO_STUBS = """
+import importlib.abc, sys
+tried = []
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0].startswith("mypy_boto3"):
+            tried.append(name)
+            raise ImportError(f"{name} is for the type checker only")
+sys.meta_path.insert(0, Refuse())
+from reconciler.cli import main
+for args in (["apply", sys.argv[1], "--wait", "--timeout", "60"], ["plan", sys.argv[1]]):
+    code = main(["--sandbox", *args])
+    assert code == 0, (args, code)
+loaded = [m for m in sys.modules if m.startswith("mypy_boto3")]
+assert not tried and not loaded, (tried, loaded)
+print("no stubs imported")
+"""
+
+
+def test_the_runtime_imports_no_type_stubs(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder = tmp_path / "manifests"
+    write(folder, "model.yaml", manifest("alpha"))
+    write(folder, "prod.yaml", throughput("alpha-prod", model="alpha"))
+    write(folder, "chat.yaml", deployment("alpha-chat", model="alpha"))
+    done = subprocess.run(
+        [sys.executable, "-c", NO_STUBS, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no stubs imported" in done.stdout
 
 
 def test_bad_timeout_is_refused_before_any_call(cli: Cli, repo: Path, emulator: Any) -> None:

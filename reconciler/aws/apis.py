@@ -1,28 +1,40 @@
-"""Each kind's Bedrock operations, as one table, and the calls every kind makes the same way.
+"""Each kind's Bedrock operations, as one table of typed calls, and what every kind does alike.
 
-``APIS`` says, per kind, which operation lists, creates, deletes, switches and describes it,
-with the parameter names the service model gives them; ``list_all``, ``delete``,
-``update_model`` and ``describe`` work for every kind from that table, so the reader, the
-executor and the waiter never branch on a kind's name. Creating a custom model has its own
-module (``creates``: batched confirmation of replayed tokens); throughputs and deployments are
-created here, each answer checked at once (there are few of them). Called by ``reader``,
-``executor`` and ``readiness``; clients come from ``aws.client``.
+``APIS`` gives, per kind, the names of the operations that list, get, create, delete and
+switch it (as the service model spells them, for errors) and one small function per call,
+each calling the typed client with keyword arguments, so ``mypy --strict`` checks every
+parameter name against the service's stubs. ``list_all``, ``describe``, ``delete``,
+``update_model`` and ``create_serving`` work for every kind from that table, so the reader,
+the executor and the waiter never branch on a kind's name. Creating a custom model has its
+own module (``creates``: batched confirmation of replayed tokens); throughputs and
+deployments are created here, each answer checked at once (there are few of them). Called
+by ``reader``, ``executor`` and ``readiness``; clients come from ``aws.client``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 from reconciler.aws.errors import calling
+from reconciler.desired import DeclaredResource
 from reconciler.errors import CloudError, NotFoundError
 from reconciler.identity import Kind
+from reconciler.kinds import model_deployment, provisioned_throughput
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock import BedrockClient
+    from mypy_boto3_bedrock.type_defs import (
+        CreateCustomModelDeploymentRequestTypeDef,
+        CreateProvisionedModelThroughputRequestTypeDef,
+        ListCustomModelDeploymentsResponseTypeDef,
+        ListCustomModelsResponseTypeDef,
+        ListProvisionedModelThroughputsResponseTypeDef,
+        PaginatorConfigTypeDef,
+    )
 
 
 # The largest page each list serves (botocore's service model: maxResults 1-1000).
@@ -31,94 +43,171 @@ LIST_PAGE_SIZE = 1000
 # each such stale answer moves to a new token derived from it, a few times at most.
 MAX_TOKEN_ROLLS = 5
 
+Summaries = list[Mapping[str, Any]]
+
+
+class Create(Protocol):
+    """Send one create of ``resource``, serving from ``model_arn``, with the token derived
+    from ``after`` (a stale ARN to move past, or empty); the ARN it answered with."""
+
+    def __call__(
+        self,
+        client: BedrockClient,
+        resource: DeclaredResource,
+        scope: str,
+        model_arn: str,
+        after: str,
+    ) -> str: ...
+
 
 @dataclass(frozen=True)
 class KindApi:
-    """The operations of one kind: names as the service model spells them, boto3 methods."""
+    """The operations of one kind: their names (as the service model spells them), the key
+    of the ARN in its summaries and answers, and the typed calls (an ARN as identifier)."""
 
     list_op: str
-    list_method: str
-    list_key: str
-    list_params: Mapping[str, Any]
-    create_op: str
-    create_method: str
-    arn_key: str
-    delete_op: str
-    delete_method: str
-    id_param: str
     get_op: str
-    get_method: str
+    delete_op: str
+    create_op: str
+    arn_key: str
     resource_type: str  # the Resource Groups Tagging API's name for it
+    list_all: Callable[[BedrockClient], Summaries]
+    get: Callable[[BedrockClient, str], Mapping[str, Any]]
+    delete: Callable[[BedrockClient, str], None]
+    create: Create | None = None  # None: custom models are created by ``creates``
     update_op: str = ""
-    update_method: str = ""
-    update_model_param: str = ""
+    update: Callable[[BedrockClient, str, str], None] | None = None
+
+
+def _pages() -> PaginatorConfigTypeDef:
+    return {"PageSize": LIST_PAGE_SIZE}
+
+
+def _list_models(client: BedrockClient) -> Summaries:
+    paginator = client.get_paginator("list_custom_models")
+    # isOwned: models shared from other accounts are never planned against.
+    pages: Iterable[ListCustomModelsResponseTypeDef]
+    pages = paginator.paginate(isOwned=True, PaginationConfig=_pages())
+    return [summary for page in pages for summary in page.get("modelSummaries", [])]
+
+
+def _get_model(client: BedrockClient, arn: str) -> Mapping[str, Any]:
+    return client.get_custom_model(modelIdentifier=arn)
+
+
+def _delete_model(client: BedrockClient, arn: str) -> None:
+    client.delete_custom_model(modelIdentifier=arn)
+
+
+def _list_throughputs(client: BedrockClient) -> Summaries:
+    paginator = client.get_paginator("list_provisioned_model_throughputs")
+    pages: Iterable[ListProvisionedModelThroughputsResponseTypeDef]
+    pages = paginator.paginate(PaginationConfig=_pages())
+    return [summary for page in pages for summary in page.get("provisionedModelSummaries", [])]
+
+
+def _get_throughput(client: BedrockClient, arn: str) -> Mapping[str, Any]:
+    return client.get_provisioned_model_throughput(provisionedModelId=arn)
+
+
+def _delete_throughput(client: BedrockClient, arn: str) -> None:
+    client.delete_provisioned_model_throughput(provisionedModelId=arn)
+
+
+def _update_throughput(client: BedrockClient, arn: str, model_arn: str) -> None:
+    client.update_provisioned_model_throughput(provisionedModelId=arn, desiredModelId=model_arn)
+
+
+def _create_throughput(
+    client: BedrockClient, resource: DeclaredResource, scope: str, model_arn: str, after: str
+) -> str:
+    request = provisioned_throughput.create_request(resource, scope, model_arn)
+    sent: CreateProvisionedModelThroughputRequestTypeDef = {
+        **request,
+        "clientRequestToken": request_token(request, after),
+    }
+    return client.create_provisioned_model_throughput(**sent)["provisionedModelArn"]
+
+
+def _list_deployments(client: BedrockClient) -> Summaries:
+    paginator = client.get_paginator("list_custom_model_deployments")
+    pages: Iterable[ListCustomModelDeploymentsResponseTypeDef]
+    pages = paginator.paginate(PaginationConfig=_pages())
+    return [summary for page in pages for summary in page.get("modelDeploymentSummaries", [])]
+
+
+def _get_deployment(client: BedrockClient, arn: str) -> Mapping[str, Any]:
+    return client.get_custom_model_deployment(customModelDeploymentIdentifier=arn)
+
+
+def _delete_deployment(client: BedrockClient, arn: str) -> None:
+    client.delete_custom_model_deployment(customModelDeploymentIdentifier=arn)
+
+
+def _update_deployment(client: BedrockClient, arn: str, model_arn: str) -> None:
+    client.update_custom_model_deployment(customModelDeploymentIdentifier=arn, modelArn=model_arn)
+
+
+def _create_deployment(
+    client: BedrockClient, resource: DeclaredResource, scope: str, model_arn: str, after: str
+) -> str:
+    request = model_deployment.create_request(resource, scope, model_arn)
+    sent: CreateCustomModelDeploymentRequestTypeDef = {
+        **request,
+        "clientRequestToken": request_token(request, after),
+    }
+    return client.create_custom_model_deployment(**sent)["customModelDeploymentArn"]
 
 
 APIS: Mapping[Kind, KindApi] = {
     Kind.CUSTOM_MODEL: KindApi(
         list_op="ListCustomModels",
-        list_method="list_custom_models",
-        list_key="modelSummaries",
-        # isOwned: models shared from other accounts are never planned against.
-        list_params={"isOwned": True},
-        create_op="CreateCustomModel",
-        create_method="create_custom_model",
-        arn_key="modelArn",
-        delete_op="DeleteCustomModel",
-        delete_method="delete_custom_model",
-        id_param="modelIdentifier",
         get_op="GetCustomModel",
-        get_method="get_custom_model",
+        delete_op="DeleteCustomModel",
+        create_op="CreateCustomModel",
+        arn_key="modelArn",
         resource_type="bedrock:custom-model",
+        list_all=_list_models,
+        get=_get_model,
+        delete=_delete_model,
     ),
     Kind.PROVISIONED_THROUGHPUT: KindApi(
         list_op="ListProvisionedModelThroughputs",
-        list_method="list_provisioned_model_throughputs",
-        list_key="provisionedModelSummaries",
-        list_params={},
-        create_op="CreateProvisionedModelThroughput",
-        create_method="create_provisioned_model_throughput",
-        arn_key="provisionedModelArn",
-        delete_op="DeleteProvisionedModelThroughput",
-        delete_method="delete_provisioned_model_throughput",
-        id_param="provisionedModelId",
         get_op="GetProvisionedModelThroughput",
-        get_method="get_provisioned_model_throughput",
+        delete_op="DeleteProvisionedModelThroughput",
+        create_op="CreateProvisionedModelThroughput",
+        arn_key="provisionedModelArn",
         resource_type="bedrock:provisioned-model",
+        list_all=_list_throughputs,
+        get=_get_throughput,
+        delete=_delete_throughput,
+        create=_create_throughput,
         update_op="UpdateProvisionedModelThroughput",
-        update_method="update_provisioned_model_throughput",
-        update_model_param="desiredModelId",
+        update=_update_throughput,
     ),
     Kind.CUSTOM_MODEL_DEPLOYMENT: KindApi(
         list_op="ListCustomModelDeployments",
-        list_method="list_custom_model_deployments",
-        list_key="modelDeploymentSummaries",
-        list_params={},
-        create_op="CreateCustomModelDeployment",
-        create_method="create_custom_model_deployment",
-        arn_key="customModelDeploymentArn",
-        delete_op="DeleteCustomModelDeployment",
-        delete_method="delete_custom_model_deployment",
-        id_param="customModelDeploymentIdentifier",
         get_op="GetCustomModelDeployment",
-        get_method="get_custom_model_deployment",
+        delete_op="DeleteCustomModelDeployment",
+        create_op="CreateCustomModelDeployment",
+        arn_key="customModelDeploymentArn",
         resource_type="bedrock:custom-model-deployment",
+        list_all=_list_deployments,
+        get=_get_deployment,
+        delete=_delete_deployment,
+        create=_create_deployment,
         update_op="UpdateCustomModelDeployment",
-        update_method="update_custom_model_deployment",
-        update_model_param="modelArn",
+        update=_update_deployment,
     ),
 }
 RESOURCE_TYPES = tuple(api.resource_type for api in APIS.values())
 
 
-def list_all(client: BedrockClient, kind: Kind) -> list[Mapping[str, Any]]:
+def list_all(client: BedrockClient, kind: Kind) -> Summaries:
     """Every summary of one kind the account owns, across all pages."""
     api = APIS[kind]
     with calling(api.list_op):
-        # The method is the table's: dispatch by name, which the stubs cannot check.
-        paginator = cast("Any", client).get_paginator(api.list_method)
-        pages = paginator.paginate(**api.list_params, PaginationConfig={"PageSize": LIST_PAGE_SIZE})
-        return [summary for page in pages for summary in page.get(api.list_key, [])]
+        return api.list_all(client)
 
 
 def describe(client: BedrockClient, kind: Kind, arn: str, name: str) -> Mapping[str, Any] | None:
@@ -126,10 +215,9 @@ def describe(client: BedrockClient, kind: Kind, arn: str, name: str) -> Mapping[
     api = APIS[kind]
     try:
         with calling(api.get_op, name):
-            answer: Mapping[str, Any] = getattr(client, api.get_method)(**{api.id_param: arn})
+            return api.get(client, arn)
     except NotFoundError:
         return None
-    return answer
 
 
 def delete(client: BedrockClient, kind: Kind, arn: str, name: str) -> None:
@@ -137,7 +225,7 @@ def delete(client: BedrockClient, kind: Kind, arn: str, name: str) -> None:
     api = APIS[kind]
     try:
         with calling(api.delete_op, name):
-            getattr(client, api.delete_method)(**{api.id_param: arn})
+            api.delete(client, arn)
     except NotFoundError:
         pass
 
@@ -145,8 +233,9 @@ def delete(client: BedrockClient, kind: Kind, arn: str, name: str) -> None:
 def update_model(client: BedrockClient, kind: Kind, arn: str, name: str, model_arn: str) -> None:
     """Switch a throughput or deployment onto another model, in place."""
     api = APIS[kind]
+    assert api.update is not None, f"{kind} cannot switch models in place"
     with calling(api.update_op, name):
-        getattr(client, api.update_method)(**{api.id_param: arn, api.update_model_param: model_arn})
+        api.update(client, arn, model_arn)
 
 
 def request_token(request: Mapping[str, Any], after: str = "") -> str:
@@ -155,21 +244,22 @@ def request_token(request: Mapping[str, Any], after: str = "") -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def create_serving(client: BedrockClient, kind: Kind, name: str, request: Mapping[str, Any]) -> str:
+def create_serving(
+    client: BedrockClient, resource: DeclaredResource, scope: str, model_arn: str
+) -> str:
     """Create a throughput or deployment exactly once; its ARN.
 
     The token is a digest of the full request; an answer naming a resource that no longer
     exists (the token was used before, for one since deleted) is sent again with a token
     derived from that stale ARN, which is as deterministic as the first.
     """
+    kind, name = resource.kind, resource.name
     api = APIS[kind]
+    assert api.create is not None, f"{kind} is created by reconciler.aws.creates"
     after = ""
     for _ in range(MAX_TOKEN_ROLLS):
         with calling(api.create_op, name):
-            answer = getattr(client, api.create_method)(
-                **request, clientRequestToken=request_token(request, after)
-            )
-        arn = str(answer[api.arn_key])
+            arn = api.create(client, resource, scope, model_arn, after)
         if describe(client, kind, arn, name) is not None:
             return arn
         after = arn

@@ -7,7 +7,8 @@ botocore still defaults to ``legacy``; connect and read timeouts are bounded so 
 unreachable or silent endpoint fails in a known time (see ``aws.settings``). Every client
 an ``Account`` makes shares one session (credentials are resolved once), one per-operation
 rate limit and one tally of API calls and throttles. Called by ``connect``; the clients are
-passed to ``reader``, ``executor`` and ``waiter``.
+passed to ``reader``, ``executor`` and ``waiter``. They are typed with the ``mypy_boto3_*``
+stubs, imported for the type checker only (a test dependency, never imported at run time).
 
 The tagging client for ``--tag-reads auto`` gives up at once on an endpoint it cannot reach
 (one attempt, a connect timeout of at most ``TAGGING_PROBE_CONNECT_TIMEOUT``): ``auto`` then
@@ -31,7 +32,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 import botocore.config
@@ -44,7 +45,17 @@ from reconciler.aws.settings import TAGGING_PROBE_CONNECT_TIMEOUT, AwsSettings, 
 from reconciler.errors import CloudError, UsageError
 from reconciler.identity import Place
 
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock import BedrockClient
+    from mypy_boto3_resourcegroupstaggingapi import (
+        ResourceGroupsTaggingAPIClient as TaggingClient,
+    )
+    from mypy_boto3_sts import STSClient
+
+    Client = BedrockClient | TaggingClient | STSClient
+
 Listener = Callable[[str], None]
+Service = Literal["bedrock", "resourcegroupstaggingapi", "sts"]
 
 
 class Account:
@@ -68,7 +79,7 @@ class Account:
         self._listeners = (on_attempt, on_throttle)
         self._limiter = RateLimiter(settings.max_rps) if settings.max_rps else None
         self._session = _session(settings)
-        self.bedrock = self._client("bedrock")
+        self.bedrock: BedrockClient = self._client("bedrock")
 
     @property
     def region(self) -> str:
@@ -95,12 +106,12 @@ class Account:
             )
 
     @cached_property
-    def tagging(self) -> Any:
+    def tagging(self) -> TaggingClient:
         """A Resource Groups Tagging API client, same region, endpoint and settings."""
         return self._client("resourcegroupstaggingapi")
 
     @cached_property
-    def tagging_probe(self) -> Any:
+    def tagging_probe(self) -> TaggingClient:
         """The tagging client for ``--tag-reads auto``: no retry when the endpoint cannot be
         reached, and a short connect timeout (what a failure costs before the fallback)."""
         timeout = min(self.settings.connect_timeout, TAGGING_PROBE_CONNECT_TIMEOUT)
@@ -109,11 +120,23 @@ class Account:
         client.meta.events.register_first(f"needs-retry.{service}", _unreached_is_final)
         return client
 
-    def tagging_for(self, mode: TagReads) -> Any:
+    def tagging_for(self, mode: TagReads) -> TaggingClient:
         """The tagging client ``mode`` reads with: ``auto`` falls back rather than retry."""
         return self.tagging_probe if mode is TagReads.AUTO else self.tagging
 
-    def _client(self, service: str, connect_timeout: float | None = None) -> Any:
+    @overload
+    def _client(
+        self, service: Literal["bedrock"], connect_timeout: float | None = None
+    ) -> BedrockClient: ...
+    @overload
+    def _client(
+        self, service: Literal["resourcegroupstaggingapi"], connect_timeout: float | None = None
+    ) -> TaggingClient: ...
+    @overload
+    def _client(
+        self, service: Literal["sts"], connect_timeout: float | None = None
+    ) -> STSClient: ...
+    def _client(self, service: Service, connect_timeout: float | None = None) -> Client:
         settings = self.settings
         config = botocore.config.Config(
             retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
@@ -125,7 +148,7 @@ class Account:
             user_agent_extra="bedrock-reconciler",
         )
         try:
-            client = self._session.client(
+            client: Client = self._session.client(
                 service, endpoint_url=settings.endpoint_url, config=config
             )
         except botocore.exceptions.NoRegionError as e:
@@ -276,7 +299,7 @@ _THROTTLE_CODES = frozenset(
 )
 
 
-def instrument(client: Any, on_attempt: Listener, on_throttle: Listener) -> None:
+def instrument(client: Client, on_attempt: Listener, on_throttle: Listener) -> None:
     """Call ``on_attempt(operation)`` for every HTTP attempt, ``on_throttle`` when throttled.
 
     botocore emits ``needs-retry`` once per attempt, retries included, so this counts what

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import botocore.exceptions
 
@@ -31,6 +31,7 @@ from reconciler.observed import TAG_MANAGED_BY, TAG_SPEC_HASH
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock import BedrockClient
+    from mypy_boto3_bedrock.type_defs import CreateCustomModelRequestTypeDef
 
 
 __all__ = ["Sent", "create_request", "request_token", "send", "stale_arns"]
@@ -49,7 +50,7 @@ class Sent:
     confirmed: bool = False
 
 
-def create_request(model: DeclaredResource, scope: str) -> dict[str, Any]:
+def create_request(model: DeclaredResource, scope: str) -> CreateCustomModelRequestTypeDef:
     """The full CreateCustomModel request for a declared model, tags included."""
     return custom_model.create_request(model, scope, "")
 
@@ -57,10 +58,13 @@ def create_request(model: DeclaredResource, scope: str) -> dict[str, Any]:
 def send(client: BedrockClient, model: DeclaredResource, scope: str, after: str = "") -> Sent:
     """Send one create (its answer unconfirmed), or adopt the twin that won a race for it."""
     request = create_request(model, scope)
-    token = request_token(request, after)
+    sent: CreateCustomModelRequestTypeDef = {
+        **request,
+        "clientRequestToken": request_token(request, after),
+    }
     try:
         with calling("CreateCustomModel", model.name):
-            response = client.create_custom_model(**request, clientRequestToken=token)
+            response = client.create_custom_model(**sent)
     except ConflictError as e:
         return Sent(model, _concurrent_twin(client, model, scope, e), after, confirmed=True)
     return Sent(model, str(response["modelArn"]), after)

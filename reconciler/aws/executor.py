@@ -22,7 +22,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from reconciler import graph, kinds
+from reconciler import graph
 from reconciler.aws import apis
 from reconciler.aws.creates import Sent, send, stale_arns
 from reconciler.aws.errors import calling
@@ -274,10 +274,7 @@ class _Runner:
             return self._send(declared)
         if not action.model_arn:
             raise CloudError(f"{action.key}: the ARN of model {action.model} is not known")
-        request = kinds.RULES[action.resource].create_request(
-            declared, self.scope, action.model_arn
-        )
-        return apis.create_serving(self.client, action.resource, action.name, request)
+        return apis.create_serving(self.client, declared, self.scope, action.model_arn)
 
     def _replace(self, action: Action) -> str:
         try:

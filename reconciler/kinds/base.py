@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.desired import AnyManifest, DeclaredResource
 from reconciler.identity import Kind
@@ -24,6 +24,9 @@ from reconciler.observed import (
     TAG_SPEC_HASH,
     ObservedResource,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock.type_defs import TagTypeDef
 
 SPEC_HASH_LENGTH = 32
 
@@ -40,7 +43,8 @@ class KindRules:
 
     ``hash_fields`` names what ``spec_hash`` covers (for plan reasons). ``create_request``
     takes the declared resource, the scope and the ARN of the model it serves from (empty
-    for a model) and returns the create call's parameters, tags included, token excluded.
+    for a model) and returns the create call's parameters, tags included, token excluded
+    (each kind's module types them as the stubs' request ``TypedDict``).
     ``adoption_mismatches`` compares a declared resource with the unmanaged one holding its
     name on everything the API lets us read back, one ``field: account has X, manifest has
     Y`` line per difference (empty: it may be adopted); ``unreadable`` says what it cannot
@@ -51,7 +55,7 @@ class KindRules:
     manifest: type[AnyManifest]
     hash_fields: str
     spec_hash: Callable[[DeclaredResource], str]
-    create_request: Callable[[DeclaredResource, str, str], dict[str, Any]]
+    create_request: Callable[[DeclaredResource, str, str], Mapping[str, Any]]
     adoption_mismatches: Callable[[DeclaredResource, ObservedResource], list[str]]
     commitment: Callable[[DeclaredResource], str | None] = lambda _: None
     unreadable: Callable[[DeclaredResource], str] = lambda _: ""
@@ -68,7 +72,7 @@ def desired_tags(resource: DeclaredResource, scope: str, spec_hash: str) -> dict
     return dict(sorted(tags.items()))
 
 
-def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+def tag_list(tags: Mapping[str, str]) -> list[TagTypeDef]:
     """Bedrock's ``[{"key", "value"}]`` shape."""
     return [{"key": k, "value": v} for k, v in tags.items()]
 

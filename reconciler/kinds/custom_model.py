@@ -11,12 +11,15 @@ cannot be read back from Bedrock, so the manifest's is taken on trust. Pure.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from reconciler.desired import CustomModelManifest, DeclaredResource, Spec
 from reconciler.identity import Kind
 from reconciler.kinds.base import KindRules, desired_tags, digest, mismatch, tag_list
 from reconciler.observed import STATUS_FAILED, ObservedResource
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock.type_defs import CreateCustomModelRequestTypeDef
 
 
 def _manifest(resource: DeclaredResource) -> CustomModelManifest:
@@ -39,12 +42,14 @@ def spec_hash(resource: DeclaredResource) -> str:
     return digest({"modelKmsKeyArn": spec.modelKmsKeyArn, "name": resource.name, field: value})
 
 
-def create_request(resource: DeclaredResource, scope: str, _model_arn: str) -> dict[str, Any]:
+def create_request(
+    resource: DeclaredResource, scope: str, _model_arn: str
+) -> CreateCustomModelRequestTypeDef:
     """The full CreateCustomModel request for a declared model, tags included (a model serves
     from no other model, so ``_model_arn`` is unused)."""
     spec = _manifest(resource).spec
     field, value = _source(spec)
-    request: dict[str, Any] = {"modelName": resource.name}
+    request: CreateCustomModelRequestTypeDef = {"modelName": resource.name}
     if field == "s3Uri":
         request["modelSourceConfig"] = {"s3DataSource": {"s3Uri": value}}
     else:

@@ -7,12 +7,15 @@ deployment is adopted when its description is the manifest's. Pure.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from reconciler.desired import CustomModelDeploymentManifest, DeclaredResource
 from reconciler.identity import Kind
 from reconciler.kinds.base import KindRules, desired_tags, digest, mismatch, tag_list
 from reconciler.observed import ObservedResource
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock.type_defs import CreateCustomModelDeploymentRequestTypeDef
 
 
 def _manifest(resource: DeclaredResource) -> CustomModelDeploymentManifest:
@@ -25,9 +28,11 @@ def spec_hash(resource: DeclaredResource) -> str:
     return digest({"description": spec.description, "name": resource.name})
 
 
-def create_request(resource: DeclaredResource, scope: str, model_arn: str) -> dict[str, Any]:
+def create_request(
+    resource: DeclaredResource, scope: str, model_arn: str
+) -> CreateCustomModelDeploymentRequestTypeDef:
     spec = _manifest(resource).spec
-    request: dict[str, Any] = {
+    request: CreateCustomModelDeploymentRequestTypeDef = {
         "modelDeploymentName": resource.name,
         "modelArn": model_arn,
         "tags": tag_list(desired_tags(resource, scope, spec_hash(resource))),

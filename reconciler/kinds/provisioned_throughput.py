@@ -10,12 +10,15 @@ the next plan). Pure.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from reconciler.desired import DeclaredResource, ProvisionedThroughputManifest
 from reconciler.identity import Kind
 from reconciler.kinds.base import KindRules, desired_tags, digest, mismatch, tag_list
 from reconciler.observed import ObservedResource
+
+if TYPE_CHECKING:
+    from mypy_boto3_bedrock.type_defs import CreateProvisionedModelThroughputRequestTypeDef
 
 
 def _manifest(resource: DeclaredResource) -> ProvisionedThroughputManifest:
@@ -34,9 +37,11 @@ def spec_hash(resource: DeclaredResource) -> str:
     )
 
 
-def create_request(resource: DeclaredResource, scope: str, model_arn: str) -> dict[str, Any]:
+def create_request(
+    resource: DeclaredResource, scope: str, model_arn: str
+) -> CreateProvisionedModelThroughputRequestTypeDef:
     spec = _manifest(resource).spec
-    request: dict[str, Any] = {
+    request: CreateProvisionedModelThroughputRequestTypeDef = {
         "provisionedModelName": resource.name,
         "modelId": model_arn,
         "modelUnits": spec.modelUnits,
