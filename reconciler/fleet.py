@@ -30,9 +30,10 @@ from reconciler.targets import Target
 from reconciler.targetview import Section
 
 if TYPE_CHECKING:
-    from reconciler.aws.client import Account
+    from reconciler.aws.client import Account, Listener
     from reconciler.connect import Opener
     from reconciler.desired import DesiredState
+    from reconciler.identity import Place
     from reconciler.plan import Plan
     from reconciler.watch import Watcher
 
@@ -162,9 +163,11 @@ def cmd_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         section = Section(target.name, own.scope, own.region, account.place, plan=result)
         return section, saved, commands.plan_outcome(own, result)
 
-    with session(args, environ) as opener:
+    places: dict[str, Place] = {}
+    with session(args, environ) as base:
+        opener = _noting(base, places)
         results = run(partial(work, opener), _jobs(loaded), args.target_concurrency, args.debug)
-    sections = _sections(loaded, results)
+    sections = _sections(loaded, results, places)
     codes = [r[2] if not isinstance(r, str) else commands.EXIT_ERROR for r in results]
     code = _exit_code(codes)
     if out is not None:
@@ -188,9 +191,11 @@ def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         result = commands.planned_apply(own, account, by_name[target.name], None)
         return _execute(own, environ, account, result, target)
 
-    with session(args, environ) as opener:
+    places: dict[str, Place] = {}
+    with session(args, environ) as base:
+        opener = _noting(base, places)
         results = run(partial(work, opener), _jobs(loaded), args.target_concurrency, args.debug)
-    sections = _sections(loaded, results)
+    sections = _sections(loaded, results, places)
     _emit(args, environ, sections, "Apply")
     return _exit_code([r[1] if not isinstance(r, str) else commands.EXIT_ERROR for r in results])
 
@@ -211,13 +216,23 @@ def _apply_saved(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             f"{args.plan} holds target {missing[0]!r}, which the targets file (or --target) "
             "does not select; nothing was changed"
         )
-    jobs = [(t, options(args, t)) for t in picked if t.name in saved]
+    unplanned = [t.name for t in picked if t.name not in saved]
+    if unplanned:
+        noun = "target" if len(unplanned) == 1 else "targets"
+        raise UsageError(
+            f"{args.plan} holds no plan for {noun} {', '.join(map(repr, unplanned))}, which "
+            "the targets file (or --target) selects; nothing was changed (make a new plan "
+            "with plan --targets)"
+        )
+    jobs = [(t, options(args, t)) for t in picked]
 
     def check(opener: Opener, target: Target, own: argparse.Namespace) -> tuple[Account, Plan]:
         account = opener(own, None, None)
         return account, commands.planned_apply(own, account, None, saved[target.name])
 
-    with session(args, environ) as opener:
+    places: dict[str, Place] = {}
+    with session(args, environ) as base:
+        opener = _noting(base, places)
         checked = run(partial(check, opener), jobs, args.target_concurrency, args.debug)
         stale = [(t.name, r) for (t, _), r in zip(jobs, checked, strict=True) if isinstance(r, str)]
         if stale:
@@ -238,7 +253,7 @@ def _apply_saved(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
         results = run(work, jobs, args.target_concurrency, args.debug)
     loaded = [(t, o, saved[t.name].desired) for t, o in jobs]
-    sections = _sections(loaded, results)
+    sections = _sections(loaded, results, places)
     _emit(args, environ, sections, "Apply")
     return _exit_code([r[1] if not isinstance(r, str) else commands.EXIT_ERROR for r in results])
 
@@ -262,14 +277,30 @@ def _execute(
     return section, commands.apply_outcome(own, report)
 
 
+def _noting(opener: Opener, places: dict[str, Place]) -> Opener:
+    """``opener``, noting each target's place (account and region) once its account is
+    checked: a target that fails after that still names its account in its section."""
+
+    def noted(
+        own: argparse.Namespace, on_attempt: Listener | None, on_throttle: Listener | None
+    ) -> Account:
+        account = opener(own, on_attempt, on_throttle)
+        places[own.target_name] = account.place
+        return account
+
+    return noted
+
+
 def _sections(
     loaded: Sequence[tuple[Target, argparse.Namespace, object]],
     results: Sequence[object],
+    places: Mapping[str, Place],
 ) -> list[Section]:
     sections = []
     for (target, own, _), result in zip(loaded, results, strict=True):
         if isinstance(result, str):
-            sections.append(Section(target.name, own.scope, own.region, error=result))
+            place = places.get(target.name)
+            sections.append(Section(target.name, own.scope, own.region, place, error=result))
         else:
             sections.append(result[0])  # type: ignore[index]
     return sections

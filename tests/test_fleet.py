@@ -5,6 +5,7 @@ or a profile holding that role's keys)."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -395,3 +396,345 @@ def test_watch_starts_with_a_broken_checkout_and_changes_nothing_for_that_target
     logs = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
     broken = [e for e in logs if e["event"] == "manifests_broken"]
     assert broken and {e["target"] for e in broken} == {"prod"}
+
+
+# -- per target: guards, rate limit, concurrency, failures; a saved plan's selection --------
+
+BUDGET_REFUSAL = (
+    "the plan deletes or replaces 4 of 10 managed models (40% > 30%): m00, m01, m02, m03; "
+    "refusing. Raise --max-delete-percent or pass --force if this is intended"
+)
+
+
+def models_in(folder: Path, *names: str) -> None:
+    for name in names:
+        write(folder, f"{name}.yaml", manifest(name))
+
+
+@pytest.fixture
+def big_and_small(cli: Cli, repo: Path) -> str:
+    """big (10 models, us-east-1) and small (2 models, another account in us-west-2), both
+    applied; then big's manifests drop 4 models (over the default 30% budget) and small's
+    drop 1 (fewer than 10 managed: no budget)."""
+    models_in(repo / "manifests" / "big", *(f"m{n:02d}" for n in range(10)))
+    models_in(repo / "manifests" / "small", "s0", "s1")
+    file = targets_file(
+        repo,
+        target("big", "us-east-1", ["../manifests/big"]),
+        target("small", "us-west-2", ["../manifests/small"], roleArn=ROLE),
+    )
+    assert cli("apply", "--targets", file).code == 0
+    for name in ("m00", "m01", "m02", "m03"):
+        (repo / "manifests" / "big" / f"{name}.yaml").unlink()
+    (repo / "manifests" / "small" / "s1.yaml").unlink()
+    return file
+
+
+def test_the_deletion_budget_refuses_one_target_while_the_others_plan_their_deletes(
+    cli: Cli, big_and_small: str
+) -> None:
+    run = cli("plan", "--targets", big_and_small, "--output", "json")
+    assert run.code == 1
+    big, small = run.json()["targets"]
+    assert (big["target"], big["error"], big["actions"]) == ("big", BUDGET_REFUSAL, [])
+    assert (big["account"], big["region"]) == ("123456789012", "us-east-1")
+    assert small["error"] is None
+    assert [(a["name"], a["action"]) for a in small["actions"]] == [
+        ("s0", "noop"),
+        ("s1", "delete"),
+    ]
+    assert run.json()["summary"] == {"targets": 2, "failed": 1, "noop": 1, "delete": 1}
+    assert f"[big] error: {BUDGET_REFUSAL}\n" in run.err
+    assert "[small]" not in run.err
+
+
+def test_the_deletion_budget_holds_back_only_its_targets_apply(
+    cli: Cli, big_and_small: str
+) -> None:
+    run = cli("apply", "--targets", big_and_small)
+    assert run.code == 1
+    assert (
+        "== target big ==\nApply for scope 'default' in 123456789012/us-east-1: failed\n"
+        f"  error: {BUDGET_REFUSAL}\n" in run.out
+    )
+    assert f"== target small ==\nApply for scope 'default' in {OTHER}/us-west-2:" in run.out
+    assert run.out.endswith("Total over 2 targets, 1 failed: 1 delete, 1 noop.\n")
+    assert sandbox.get_backend("us-east-1", "123456789012").calls["DeleteCustomModel"] == 0
+    assert names("us-east-1", "123456789012") == [f"m{n:02d}" for n in range(10)]
+    assert names("us-west-2", OTHER) == ["s0"]
+
+
+def test_an_empty_source_refuses_pruning_only_in_its_target(cli: Cli, repo: Path) -> None:
+    models_in(repo / "manifests" / "one", "alpha")
+    models_in(repo / "manifests" / "two", "beta", "gamma")
+    file = targets_file(
+        repo,
+        target("one", "us-east-1", ["../manifests/one"]),
+        target("two", "us-west-2", ["../manifests/two"], roleArn=ROLE),
+    )
+    assert cli("apply", "--targets", file).code == 0
+    (repo / "manifests" / "one" / "alpha.yaml").unlink()  # an empty checkout for one
+    (repo / "manifests" / "two" / "gamma.yaml").unlink()
+    run = cli("apply", "--targets", file, "--output", "json")
+    assert run.code == 1
+    one, two = run.json()["targets"]
+    assert one["error"] == (
+        "no manifest is declared, and the plan would remove all 1 managed models (alpha); "
+        "refusing. Check the checkout, or pass --allow-empty to mean it"
+    )
+    assert (one["account"], one["actions"]) == ("123456789012", [])
+    assert two["error"] is None
+    assert [(a["name"], a["action"]) for a in two["actions"]] == [
+        ("beta", "noop"),
+        ("gamma", "delete"),
+    ]
+    assert names("us-east-1", "123456789012") == ["alpha"]
+    assert names("us-west-2", OTHER) == ["beta"]
+
+
+def test_max_rps_gives_every_target_a_rate_limiter_of_its_own(
+    cli: Cli, two: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.aws import client
+
+    made: list[Any] = []
+
+    class Recording(client.RateLimiter):
+        """A limiter that records the regions of its clients and every request it let go."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.regions: set[str] = set()
+            self.sent: Counter[str] = Counter()
+            made.append(self)
+
+        def install(self, client: Any) -> None:
+            self.regions.add(client.meta.region_name)
+            super().install(client)
+
+        def acquire(self, operation: str) -> None:
+            self.sent[operation] += 1
+            super().acquire(operation)
+
+    monkeypatch.setattr(client, "RateLimiter", Recording)
+    run = cli("--max-rps", "500", "apply", "--targets", two, "--target-concurrency", "2")
+    assert run.code == 0, run.err
+    by_region = {"".join(limiter.regions): limiter for limiter in made}
+    assert sorted(by_region) == ["us-east-1", "us-west-2"]  # one each, never shared
+    for region, account in (("us-east-1", "123456789012"), ("us-west-2", OTHER)):
+        limiter = by_region[region]
+        assert limiter.rate == 500.0
+        sent = Counter(limiter.sent)
+        assert sent.pop("GetCallerIdentity") == 1
+        assert sent == sandbox.get_backend(region, account).calls  # every request, its own
+
+
+class Gate:
+    """Stands in for ``commands.plan_for``: counts the targets inside it at once.
+
+    A target entering waits until ``width`` targets are inside (or every target has
+    entered), then gives a surplus target ``grace`` seconds to show up, so a run that
+    starts more than ``width`` targets at once is seen doing so.
+    """
+
+    def __init__(self, real: Any, width: int, total: int, grace: float = 0.3) -> None:
+        import threading
+
+        self.real, self.width, self.total, self.grace = real, width, total, grace
+        self.lock = threading.Condition()
+        self.inside = self.entered = self.peak = 0
+        self.events: list[str] = []
+
+    def __call__(self, own: Any, account: Any, desired: Any) -> Any:
+        with self.lock:
+            self.inside += 1
+            self.entered += 1
+            self.peak = max(self.peak, self.inside)
+            self.events.append(f"+{own.target_name}")
+            self.lock.notify_all()
+            self.lock.wait_for(
+                lambda: self.inside >= self.width or self.entered == self.total, timeout=10
+            )
+            self.lock.wait_for(lambda: self.inside > self.width, timeout=self.grace)
+        try:
+            return self.real(own, account, desired)
+        finally:
+            with self.lock:
+                self.inside -= 1
+                self.events.append(f"-{own.target_name}")
+                self.lock.notify_all()
+
+
+def three(repo: Path) -> str:
+    return targets_file(
+        repo,
+        target("a", "us-east-1", ["../manifests/common"]),
+        target("b", "us-west-2", ["../manifests/common"], roleArn=ROLE),
+        target("c", "eu-west-1", ["../manifests/common"]),
+    )
+
+
+@pytest.mark.parametrize("width", [2, 3])
+def test_targets_run_at_once_up_to_the_target_concurrency(
+    cli: Cli, repo: Path, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    from reconciler import commands
+
+    gate = Gate(commands.plan_for, width, total=3)
+    monkeypatch.setattr(commands, "plan_for", gate)
+    run = cli("plan", "--targets", three(repo), "--target-concurrency", str(width))
+    assert run.code == 0, run.err
+    assert gate.peak == width
+    assert run.out.endswith("Total over 3 targets: 3 create.\n")
+
+
+def test_a_target_concurrency_of_1_runs_the_targets_one_by_one_in_order(
+    cli: Cli, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler import commands
+
+    gate = Gate(commands.plan_for, 1, total=3)
+    monkeypatch.setattr(commands, "plan_for", gate)
+    run = cli("plan", "--targets", three(repo), "--target-concurrency", "1")
+    assert run.code == 0, run.err
+    assert gate.events == ["+a", "-a", "+b", "-b", "+c", "-c"]
+
+
+def test_access_denied_in_one_target_is_its_error_and_the_others_converge(
+    cli: Cli, two: str
+) -> None:
+    dev = sandbox.get_backend("us-east-1", "123456789012")
+    dev.fail_next("ListCustomModels", "AccessDeniedException", times=2)
+    run = cli("apply", "--targets", two, "--output", "json")
+    assert run.code == 1
+    failed, converged = run.json()["targets"]
+    assert failed == {
+        "target": "dev",
+        "scope": "default",
+        "account": "123456789012",
+        "region": "us-east-1",
+        "actions": [],
+        "summary": {},
+        "error": (
+            "ListCustomModels failed: AccessDeniedException: the credentials lack the IAM "
+            "permission bedrock:ListCustomModels (Injected AccessDeniedException for "
+            "ListCustomModels.)"
+        ),
+    }
+    assert converged["error"] is None
+    assert names("us-west-2", OTHER) == ["alpha", "beta"]
+    assert names("us-east-1", "123456789012") == []
+    assert dev.calls["CreateCustomModel"] == 0
+    text = cli("plan", "--targets", two)
+    assert text.code == 1
+    assert (
+        "== target dev ==\nPlan for scope 'default' in 123456789012/us-east-1: failed\n"
+        f"  error: {failed['error']}\n" in text.out
+    )
+    assert text.out.endswith("Total over 2 targets, 1 failed: 2 noop.\n")
+
+
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        (
+            {"error_rate": 1.0},
+            "ListCustomModels failed: InternalServerException (Internal error in "
+            "ListCustomModels (injected fault).)",
+        ),
+        (
+            {"drop_rate": 1.0},
+            "ListCustomModels failed: cannot reach the Bedrock endpoint (Connection was closed "
+            'before we received a valid response from endpoint URL: "{url}/custom-models?'
+            'isOwned=true&maxResults=1000".)',
+        ),
+    ],
+    ids=["5xx", "unreachable"],
+)
+def test_an_outage_in_one_target_is_its_error_and_the_others_converge(
+    cli: Cli, two: str, monkeypatch: pytest.MonkeyPatch, settings: dict[str, float], error: str
+) -> None:
+    import botocore.endpoint
+
+    slept: list[float] = []
+    monkeypatch.setattr(botocore.endpoint, "time", type("T", (), {"sleep": slept.append}))
+    dev = sandbox.get_backend("us-east-1", "123456789012")
+    dev.faults = sandbox.Faults(**settings, operations=frozenset({"ListCustomModels"}))
+    run = cli("apply", "--targets", two, "--output", "json", environ={"AWS_MAX_ATTEMPTS": "3"})
+    dev.faults = None
+    error = error.format(url=cli.endpoint)
+    assert run.code == 1
+    failed, converged = run.json()["targets"]
+    assert (failed["target"], failed["account"], failed["error"]) == ("dev", "123456789012", error)
+    assert f"[dev] error: {error}\n" in run.err
+    assert converged["error"] is None
+    assert len(slept) == 2  # three attempts, all at dev's ListCustomModels
+    assert dev.faults_injected == {next(iter(settings)).removesuffix("_rate"): 3}
+    assert names("us-west-2", OTHER) == ["alpha", "beta"]
+    assert names("us-east-1", "123456789012") == []
+
+
+def test_a_global_account_id_of_another_account_reads_nothing_in_any_target(
+    cli: Cli, repo: Path
+) -> None:
+    file = targets_file(
+        repo,
+        target("dev", "us-east-1", ["../manifests/common"]),
+        target("prod", "us-west-2", ["../manifests/common"], roleArn=ROLE),
+    )
+    run = cli("--account-id", "999999999999", "apply", "--targets", file, "--output", "json")
+    assert run.code == 1
+    errors = {t["target"]: (t["account"], t["error"]) for t in run.json()["targets"]}
+    refusal = (
+        "the credentials are for account {}, not 999999999999 (--account-id); nothing was "
+        "read or changed"
+    )
+    assert errors == {
+        "dev": (None, refusal.format("123456789012")),
+        "prod": (None, refusal.format(OTHER)),
+    }
+    assert (calls("us-east-1", "123456789012"), calls("us-west-2", OTHER)) == (0, 0)
+    assert run.json()["summary"] == {"targets": 2, "failed": 2}
+
+
+def test_a_saved_plan_holding_a_target_not_selected_is_refused(
+    cli: Cli, two: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "plan.json"
+    assert cli("plan", "--targets", two, "--out", str(out)).code == 0
+    before = calls("us-east-1", "123456789012"), calls("us-west-2", OTHER)
+    run = cli("apply", "--targets", two, "--target", "dev", "--plan", str(out))
+    assert run.code == 1
+    assert run.err == (
+        f"error: {out} holds target 'prod', which the targets file (or --target) does not "
+        "select; nothing was changed\n"
+    )
+    assert (calls("us-east-1", "123456789012"), calls("us-west-2", OTHER)) == before
+    assert (names("us-east-1", "123456789012"), names("us-west-2", OTHER)) == ([], [])
+
+
+def test_a_selected_target_the_saved_plan_does_not_hold_refuses_the_whole_apply(
+    cli: Cli, two: str, repo: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "plan.json"
+    assert cli("plan", "--targets", two, "--target", "prod", "--out", str(out)).code == 0
+    before = calls("us-east-1", "123456789012"), calls("us-west-2", OTHER)
+    run = cli("apply", "--targets", two, "--plan", str(out))
+    assert run.code == 1
+    assert run.err == (
+        f"error: {out} holds no plan for target 'dev', which the targets file (or --target) "
+        "selects; nothing was changed (make a new plan with plan --targets)\n"
+    )
+    assert (calls("us-east-1", "123456789012"), calls("us-west-2", OTHER)) == before
+    assert (names("us-east-1", "123456789012"), names("us-west-2", OTHER)) == ([], [])
+    more = targets_file(
+        repo,
+        target("dev", "us-east-1", ["../manifests/common"]),
+        target("prod", "us-west-2", ["../manifests/common"], roleArn=ROLE),
+        target("qa", "eu-west-1", ["../manifests/common"]),
+    )
+    run = cli("apply", "--targets", more, "--plan", str(out))
+    assert run.code == 1
+    assert f"error: {out} holds no plan for targets 'dev', 'qa', which the" in run.err
+    assert cli("apply", "--targets", more, "--target", "prod", "--plan", str(out)).code == 0
+    assert names("us-west-2", OTHER) == ["alpha", "beta"]
