@@ -40,10 +40,11 @@ def kinds(result: Any) -> dict[str, ActionKind]:
 
 
 def applied(cli: Cli, emulator: Any, folder: Path, *names: str) -> dict[str, str]:
-    """Apply manifests of ``names``; name -> ARN of the models made."""
+    """Apply manifests of ``names`` and wait for the imports (a model still importing plans
+    differently once it is done); name -> ARN of the models made."""
     for name in names:
         write(folder, f"{name}.yaml", manifest(name))
-    assert cli("apply", str(folder)).code == 0
+    assert cli("apply", "--wait", str(folder)).code == 0
     return {n: m["modelArn"] for n, m in models(emulator.client()).items()}
 
 
