@@ -38,7 +38,11 @@ OLD = model_arn("old")
 NEW = model_arn("new")
 P = serving_arn(PT, "p")
 D = serving_arn(DEP, "d")
-_LIST_METHODS = {api.list_method: (kind, api.list_key) for kind, api in APIS.items()}
+_LIST_METHODS = {
+    "list_custom_models": (Kind.CUSTOM_MODEL, "modelSummaries"),
+    "list_provisioned_model_throughputs": (PT, "provisionedModelSummaries"),
+    "list_custom_model_deployments": (DEP, "modelDeploymentSummaries"),
+}
 _ARN_KEYS = {kind: api.arn_key for kind, api in APIS.items()}
 _READY = {Kind.CUSTOM_MODEL: "Active", PT: "InService", DEP: "Active"}
 
