@@ -204,3 +204,14 @@ def test_apply_wait_next_to_json_output_gives_plain_progress_lines(
     assert "\x1b" not in run.err and "\r" not in run.err
     assert run.err.splitlines()[-1].startswith("waited ")
     assert run.json()["summary"]
+
+
+def test_the_progress_interval_option_reaches_the_reporter() -> None:
+    from reconciler.cli import build_parser
+    from reconciler.commands import _progress
+
+    parser = build_parser()
+    args = parser.parse_args(["apply", "--wait", "--progress-interval", "7.5", "m"])
+    assert _progress(args, {}, 0.0).interval == 7.5
+    default = _progress(parser.parse_args(["apply", "--wait", "m"]), {}, 0.0)
+    assert default.interval == 60
