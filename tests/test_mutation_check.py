@@ -51,6 +51,7 @@ def test_every_listed_equivalent_has_a_reason() -> None:
     entries = tomllib.loads(check.EQUIVALENTS.read_text())["equivalent"]
     assert entries
     assert all(e["reason"].strip() and e["reason"] != "..." for e in entries)
+    assert all("\n" not in e["reason"].strip() for e in entries), "one line each"
 
 
 def test_an_unlisted_survivor_fails_and_prints_an_entry_that_reads_back(
