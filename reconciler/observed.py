@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from reconciler.identity import Kind, ResourceKey
@@ -156,7 +157,16 @@ class ObservedState:
 
     def users_of(self, model_arn: str) -> tuple[ObservedResource, ...]:
         """Every throughput or deployment that serves from (or is switching to) a model."""
-        return tuple(r for r in self.resources if model_arn in r.serves_from)
+        return self._users.get(model_arn, ())
+
+    @cached_property
+    def _users(self) -> dict[str, tuple[ObservedResource, ...]]:
+        # Built once: asked for every model, a scan each time would make a plan quadratic.
+        users: dict[str, list[ObservedResource]] = {}
+        for resource in self.resources:
+            for arn in sorted(resource.serves_from):
+                users.setdefault(arn, []).append(resource)
+        return {arn: tuple(found) for arn, found in users.items()}
 
 
 def _tags(tags: Iterable[Mapping[str, str]]) -> dict[str, str]:

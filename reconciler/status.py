@@ -12,6 +12,7 @@ names what the plan would do (``update-tags``, ``update-model``, ``replace``, ``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reconciler.desired import DeclaredResource, DesiredState
@@ -57,8 +58,16 @@ def status_rows(
     declared = desired.by_key() if desired is not None else {}
     planned = {a.key: a for a in plan(desired, observed, scope).actions} if desired else {}
     shown = [r for r in observed.resources if r.is_managed_by(scope) or r.key in declared]
+    by_arn = observed.by_arn()
     rows = (
-        _row(r, observed, declared.get(r.key), planned.get(r.key), desired is not None)
+        _row(
+            r,
+            observed,
+            by_arn,
+            declared=declared.get(r.key),
+            action=planned.get(r.key),
+            manifests=desired is not None,
+        )
         for r in shown
     )
     return tuple(sorted(rows, key=lambda row: (*row.key.order, row.arn)))
@@ -77,6 +86,8 @@ def not_in_account(
 def _row(
     found: ObservedResource,
     observed: ObservedState,
+    by_arn: Mapping[str, ObservedResource],
+    *,
     declared: DeclaredResource | None,
     action: Action | None,
     manifests: bool,
@@ -92,8 +103,8 @@ def _row(
         status=found.status,
         created=found.created,
         age=_age(found.created, observed.read_at),
-        serves_from=_model_name(found.model_arn, observed) if found.kind.serves else "",
-        switching_to=_model_name(found.next_model_arn, observed) if found.switching else "",
+        serves_from=_model_name(found.model_arn, by_arn) if found.kind.serves else "",
+        switching_to=_model_name(found.next_model_arn, by_arn) if found.switching else "",
         served_by=_served_by(found, observed),
         commitment_expires=found.commitment_expires,
         declared=(declared is not None) if manifests else None,
@@ -110,9 +121,9 @@ def _age(created: float | None, read_at: float | None) -> float | None:
     return max(0.0, read_at - created)
 
 
-def _model_name(arn: str, observed: ObservedState) -> str:
+def _model_name(arn: str, by_arn: Mapping[str, ObservedResource]) -> str:
     """A model of the account by its name; anything else (a base model) by its ARN."""
-    model = observed.by_arn().get(arn)
+    model = by_arn.get(arn)
     if model is not None and model.kind is Kind.CUSTOM_MODEL:
         return model.name
     return arn
