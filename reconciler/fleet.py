@@ -17,8 +17,9 @@ import logging
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -163,9 +164,7 @@ def cmd_plan(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         section = Section(target.name, own.scope, own.region, account.place, plan=result)
         return section, saved, commands.plan_outcome(own, result)
 
-    places: dict[str, Place] = {}
-    with session(args, environ) as base:
-        opener = _noting(base, places)
+    with _noted_session(args, environ) as (opener, places):
         results = run(partial(work, opener), _jobs(loaded), args.target_concurrency, args.debug)
     sections = _sections(loaded, results, places)
     codes = [r[2] if not isinstance(r, str) else commands.EXIT_ERROR for r in results]
@@ -191,9 +190,7 @@ def cmd_apply(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         result = commands.planned_apply(own, account, by_name[target.name], None)
         return _execute(own, environ, account, result, target)
 
-    places: dict[str, Place] = {}
-    with session(args, environ) as base:
-        opener = _noting(base, places)
+    with _noted_session(args, environ) as (opener, places):
         results = run(partial(work, opener), _jobs(loaded), args.target_concurrency, args.debug)
     sections = _sections(loaded, results, places)
     _emit(args, environ, sections, "Apply")
@@ -230,9 +227,7 @@ def _apply_saved(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         account = opener(own, None, None)
         return account, commands.planned_apply(own, account, None, saved[target.name])
 
-    places: dict[str, Place] = {}
-    with session(args, environ) as base:
-        opener = _noting(base, places)
+    with _noted_session(args, environ) as (opener, places):
         checked = run(partial(check, opener), jobs, args.target_concurrency, args.debug)
         stale = [(t.name, r) for (t, _), r in zip(jobs, checked, strict=True) if isinstance(r, str)]
         if stale:
@@ -275,6 +270,16 @@ def _execute(
     commands.note_throttles(own, account)
     section = Section(target.name, own.scope, own.region, account.place, report=report)
     return section, commands.apply_outcome(own, report)
+
+
+@contextmanager
+def _noted_session(
+    args: argparse.Namespace, environ: Mapping[str, str]
+) -> Iterator[tuple[Opener, dict[str, Place]]]:
+    """A session whose opener notes each target's place (see ``_noting``), and the notes."""
+    places: dict[str, Place] = {}
+    with session(args, environ) as base:
+        yield _noting(base, places), places
 
 
 def _noting(opener: Opener, places: dict[str, Place]) -> Opener:
